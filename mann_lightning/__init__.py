@@ -1,0 +1,1 @@
+"""mann-lightning."""

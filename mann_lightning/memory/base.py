@@ -1,0 +1,160 @@
+"""The interface every external memory implements.
+
+A memory is an ``nn.Module`` that owns exactly one learnable piece, the linear layer
+(the *interface layer*) that maps the controller output ``h_t`` to the memory's own
+per-step parameters (keys, gates, ...). Everything recurrent lives in a ``NamedTuple``
+of tensors that is passed in and returned, never stored on ``self``::
+
+    reads, next_state = memory(controller_output, prev_state)
+
+so states can be detached, carried across episodes, checkpointed and compiled.
+
+The controller's output size is known only once the memory is placed inside a model,
+so the interface layer is created by :meth:`Memory.build`, which
+:class:`~mann_lightning.model.MANN` calls. This lets a memory be configured on its own
+(for example from a ``class_path`` in a YAML file) without repeating controller sizes.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+
+class Memory(nn.Module, abc.ABC):
+    """Abstract external memory with ``num_reads`` read heads over ``memory_size`` slots.
+
+    Args:
+        memory_size: Number of memory slots ``N`` (rows of ``M_t``).
+        word_size: Width ``W`` of each slot (columns of ``M_t``).
+        num_reads: Number of read heads ``H``; each head reads one vector per step.
+        input_size: Size of the controller output feeding the interface layer. Usually
+            left ``None`` and filled in by the model through :meth:`build`.
+    """
+
+    def __init__(
+        self,
+        memory_size: int,
+        word_size: int,
+        num_reads: int,
+        input_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("memory_size", memory_size),
+            ("word_size", word_size),
+            ("num_reads", num_reads),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: {name} must be a positive integer, got {value!r}."
+                )
+        self.memory_size = memory_size
+        self.word_size = word_size
+        self.num_reads = num_reads
+        self.input_size: int | None = None
+        self.interface: nn.Linear | None = None
+        if input_size is not None:
+            self.build(input_size)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def read_size(self) -> int:
+        """Features the reads add per step once flattened: ``num_reads * word_size``."""
+        return self.num_reads * self.word_size
+
+    @property
+    @abc.abstractmethod
+    def interface_size(self) -> int:
+        """Number of per-step memory parameters (keys, gates, ...) the interface layer emits."""
+
+    # ------------------------------------------------------------------ construction
+    def build(self, input_size: int) -> None:
+        """Create the interface layer for a controller output of ``input_size`` features.
+
+        Idempotent for the same size; a different size is an error, since the layer's
+        weights would silently be thrown away.
+
+        Raises:
+            ValueError: if the memory was already built for another controller size.
+        """
+        if self.interface is not None:
+            if input_size != self.input_size:
+                raise ValueError(
+                    f"{type(self).__name__} was built for a controller output of "
+                    f"{self.input_size} features and cannot be reused with {input_size}; "
+                    "create a new memory for this model."
+                )
+            return
+        self.input_size = input_size
+        self.interface = nn.Linear(input_size, self.interface_size)
+        self.reset_interface_parameters()
+
+    def reset_interface_parameters(self) -> None:
+        """Initialise the interface layer (override for memory-specific biases)."""
+
+    def _interface(self, controller_output: Tensor) -> Tensor:
+        if self.interface is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no interface layer yet: call "
+                "memory.build(controller_output_size) or place it in a MANN first."
+            )
+        return self.interface(controller_output)
+
+    # ------------------------------------------------------------------ recurrence
+    @abc.abstractmethod
+    def initial_state(
+        self,
+        batch_size: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> NamedTuple:
+        """The state before the first step of an episode, for ``batch_size`` episodes."""
+
+    @abc.abstractmethod
+    def forward(self, controller_output: Tensor, prev_state: Any) -> tuple[Tensor, Any]:
+        """One time step.
+
+        Args:
+            controller_output: ``h_t``, ``[batch, input_size]``.
+            prev_state: The memory state after step ``t-1``.
+
+        Returns:
+            ``(reads, next_state)`` with ``reads`` of shape ``[batch, num_reads, word_size]``.
+        """
+
+    def extra_repr(self) -> str:
+        return (
+            f"memory_size={self.memory_size}, word_size={self.word_size}, "
+            f"num_reads={self.num_reads}"
+        )
+
+
+def cosine_similarity(keys: Tensor, memory: Tensor, eps: float = 1e-6) -> Tensor:
+    """Cosine similarity of every key with every memory row (paper eq. 2).
+
+    ``K(k, M(i)) = k . M(i) / (||k|| ||M(i)||)``, with ``eps`` inside the square roots so
+    that a zero memory (or key) gives similarity 0 and finite gradients.
+
+    Args:
+        keys: ``k_t``, ``[batch, heads, word]``.
+        memory: ``M_t``, ``[batch, slots, word]``.
+        eps: Added to squared norms before the square root.
+
+    Returns:
+        ``K``, ``[batch, heads, slots]``.
+    """
+    dots = torch.bmm(keys, memory.transpose(1, 2))
+    key_inv = torch.rsqrt(keys.pow(2).sum(-1, keepdim=True) + eps)  # [B, H, 1]
+    mem_inv = torch.rsqrt(memory.pow(2).sum(-1) + eps).unsqueeze(1)  # [B, 1, N]
+    return dots * key_inv * mem_inv
+
+
+def resolve_device_dtype(
+    device: torch.device | str | None, dtype: torch.dtype | None
+) -> tuple[torch.device, torch.dtype]:
+    """Defaults for ``initial_state``: CPU and the default floating dtype."""
+    return torch.device(device or "cpu"), dtype or torch.get_default_dtype()
