@@ -136,21 +136,21 @@ class Memory(nn.Module, abc.ABC):
 def cosine_similarity(keys: Tensor, memory: Tensor, eps: float = 1e-6) -> Tensor:
     """Cosine similarity of every key with every memory row (paper eq. 2).
 
-    ``K(k, M(i)) = k . M(i) / (||k|| ||M(i)||)``, with ``eps`` inside the square roots so
-    that a zero memory (or key) gives similarity 0 and finite gradients.
+    ``K(k, M(i)) = k . M(i) / (||k|| ||M(i)|| + eps)``: ``eps`` keeps a zero memory (or
+    key) at similarity 0 with finite gradients (the norm's gradient at 0 is taken as 0).
 
     Args:
         keys: ``k_t``, ``[batch, heads, word]``.
         memory: ``M_t``, ``[batch, slots, word]``.
-        eps: Added to squared norms before the square root.
+        eps: Added to the product of the norms.
 
     Returns:
         ``K``, ``[batch, heads, slots]``.
     """
     dots = torch.bmm(keys, memory.transpose(1, 2))
-    key_inv = torch.rsqrt(keys.pow(2).sum(-1, keepdim=True) + eps)  # [B, H, 1]
-    mem_inv = torch.rsqrt(memory.pow(2).sum(-1) + eps).unsqueeze(1)  # [B, 1, N]
-    return dots * key_inv * mem_inv
+    key_norm = torch.linalg.vector_norm(keys, dim=-1, keepdim=True)  # [B, H, 1]
+    memory_norm = torch.linalg.vector_norm(memory, dim=-1).unsqueeze(1)  # [B, 1, N]
+    return dots / (key_norm * memory_norm + eps)
 
 
 def resolve_device_dtype(

@@ -1,0 +1,48 @@
+# Set-up and entry points. `make demo` and `make test` work on a fresh machine: each creates
+# .venv if it is missing and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED_OMNIGLOT := $(abspath ../shared/data/omniglot)
+
+# Tests and the demo read the shared Omniglot copy when it exists (read-only is fine).
+ifneq ($(wildcard $(SHARED_OMNIGLOT)/images_background.npz),)
+export MANN_DATA_DIR ?= $(SHARED_OMNIGLOT)
+endif
+export WANDB_MODE ?= offline
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo test test-all lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+## The main job: train the demo MANN (about 5 minutes on 2 cores), then test it and print the table.
+demo: install
+	$(BIN)/mann fit --config configs/demo.yaml
+	$(BIN)/mann test --config configs/demo.yaml --ckpt_path runs/demo/checkpoints/best.ckpt
+
+## Lint, then the test suite without the tests marked slow (under 10 minutes on 2 cores).
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -m "not slow" -q
+
+## Everything, the slow tests included.
+test-all: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/sampling.py
+
+clean:
+	rm -rf runs lightning_logs wandb .pytest_cache

@@ -1,0 +1,262 @@
+"""``OmniglotEpisodes``: the paper's episode task as a ``LightningDataModule``.
+
+Batches are sampled on the training device with tensor operations (see
+:func:`~.episodes.sample_episodes`); the dataloaders are plain re-iterable objects with a
+length, so no DataLoader workers are involved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import lightning as L
+import torch
+
+from .cache import OmniglotArrays, load_omniglot
+from .episodes import EpisodeBatch, LabelEncoding, check_episode_shape, label_size, sample_episodes
+from .splits import SPLIT_SIZES, ClassSet, SplitName, make_classes, split_characters, stream_seed
+
+log = logging.getLogger(__name__)
+Stage = Literal["train", "val", "test"]
+
+
+class EpisodeStream:
+    """Re-iterable sequence of episode batches of one stage (what the dataloaders return)."""
+
+    def __init__(self, module: OmniglotEpisodes, stage: Stage) -> None:
+        self.module, self.stage = module, stage
+
+    def __len__(self) -> int:
+        return len(self.module._indices(self.stage))
+
+    def __iter__(self) -> Iterator[EpisodeBatch]:
+        for index in self.module._indices(self.stage):
+            if self.stage == "train":
+                index = self.module.train_batches_drawn
+                self.module.train_batches_drawn += 1
+            yield self.module.batch(self.stage, index)
+
+
+class OmniglotEpisodes(L.LightningDataModule):
+    """Batches of Omniglot episodes (Santoro et al. 2016) for fit / validate / test / predict.
+
+    Training episodes come from the training characters (with rotation classes and per-image
+    jitter); validation, test and predict episodes from the held-out characters, upright and
+    unjittered, and fixed by ``eval_seed``.
+
+    Args:
+        root: Folder with Omniglot (``.npz`` arrays, official zips or folders); searched
+            before ``$MANN_DATA_DIR`` and the cache folder.
+        cache_dir: Writable folder for downloads and preprocessed images; default
+            ``$MANN_CACHE_DIR`` or ``~/.cache/mann_lightning``.
+        image_size: Side of the square images fed to the model (20 in the paper).
+        num_classes: Classes per episode ``N``; change later with :meth:`set_episode_shape`.
+        samples_per_class: Drawings per class; an episode has ``N * samples_per_class`` steps.
+        label_encoding: ``"onehot"`` (``N`` outputs) or ``"string"`` (five 5-way characters,
+            25 outputs).
+        batch_size: Episodes per batch.
+        split: ``"paper"`` (random 1200 / 423 characters) or ``"alphabet"`` (background /
+            evaluation alphabets).
+        split_seed: Seed of the ``"paper"`` split's permutation.
+        rotations: Rotations by 90, 180 and 270 degrees make new training classes.
+        max_translation: Training jitter: largest random shift per image, as a fraction of the
+            image side (0.1 = 2 pixels at 20x20); 0 disables it.
+        max_rotation: Training jitter: largest random rotation per image in degrees; 0
+            disables it.
+        train_batches_per_epoch: Training batches per epoch.
+        val_batches: Fixed validation batches (shared out among DDP ranks).
+        test_batches: Fixed test (and predict) batches (shared out among DDP ranks).
+        seed: Seed of the training episodes; batch ``i`` depends only on ``(seed, rank, i)`` and
+            the episode shape.
+        eval_seed: Seed of the validation / test episodes, independent of ``seed`` so that runs
+            with different training seeds are evaluated on the same episodes.
+        download: Download the official zips into the cache folder if no copy is found.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        cache_dir: str | None = None,
+        image_size: int = 20,
+        num_classes: int = 5,
+        samples_per_class: int = 10,
+        label_encoding: LabelEncoding = "onehot",
+        batch_size: int = 16,
+        split: SplitName = "paper",
+        split_seed: int = 0,
+        rotations: bool = True,
+        max_translation: float = 0.1,
+        max_rotation: float = 10.0,
+        train_batches_per_epoch: int = 1000,
+        val_batches: int = 25,
+        test_batches: int = 100,
+        seed: int = 0,
+        eval_seed: int = 1234,
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if split not in SPLIT_SIZES:
+            raise ValueError(f"Unknown split {split!r}; use 'paper' or 'alphabet'.")
+        label_size(label_encoding, num_classes)  # validates the encoding
+        for name, value, low in (
+            ("image_size", image_size, 1),
+            ("batch_size", batch_size, 1),
+            ("train_batches_per_epoch", train_batches_per_epoch, 1),
+            ("val_batches", val_batches, 0),
+            ("test_batches", test_batches, 0),
+        ):
+            if value < low:
+                raise ValueError(f"OmniglotEpisodes: {name} must be >= {low}, got {value}.")
+        if not (0 <= max_translation <= 0.5 and 0 <= max_rotation <= 180):
+            raise ValueError(
+                "OmniglotEpisodes: need 0 <= max_translation <= 0.5 and 0 <= max_rotation <= 180, "
+                f"got {max_translation} and {max_rotation}."
+            )
+        self.root, self.cache_dir, self.download = root, cache_dir, download
+        self.image_size, self.batch_size = image_size, batch_size
+        self.label_encoding: LabelEncoding = label_encoding
+        self.split, self.split_seed, self.rotations = split, split_seed, rotations
+        self.max_translation, self.max_rotation = max_translation, max_rotation
+        self.train_batches_per_epoch = train_batches_per_epoch
+        self.val_batches, self.test_batches = val_batches, test_batches
+        self.seed, self.eval_seed = seed, eval_seed
+        self.train_batches_drawn = 0
+        self.arrays: OmniglotArrays | None = None
+        self.device = torch.device("cpu")
+        self._images: torch.Tensor | None = None
+        self._classes: dict[str, ClassSet] = {}
+        train, held_out = SPLIT_SIZES[split]
+        self._available = {"train": train * (4 if rotations else 1), "eval": held_out}
+        self.set_episode_shape(num_classes, samples_per_class)
+
+    @property
+    def input_size(self) -> int:
+        """Features of ``x_t``: ``image_size ** 2``."""
+        return self.image_size**2
+
+    @property
+    def label_size(self) -> int:
+        """Features of the previous-label input: ``N`` (one-hot) or 25 (string)."""
+        return label_size(self.label_encoding, self.num_classes)
+
+    @property
+    def num_outputs(self) -> int:
+        """Outputs the model needs per step: ``N`` (one-hot) or 25 (string)."""
+        return self.label_size
+
+    @property
+    def task(self) -> dict[str, Any]:
+        """What the model must match; the CLI links it into ``model.init_args.task``."""
+        return {
+            "input_size": self.input_size,
+            "num_classes": self.num_classes,
+            "label_encoding": self.label_encoding,
+        }
+
+    def set_episode_shape(self, num_classes: int, samples_per_class: int) -> None:
+        """Change ``N`` and the drawings per class of all batches drawn from now on."""
+        rot = "x 4 rotations" if self.rotations else "no rotations"
+        for key, where in (
+            ("train", f"the training characters of split={self.split!r} ({rot})"),
+            ("eval", f"the held-out (validation/test) characters of split={self.split!r}"),
+        ):
+            check_episode_shape(
+                num_classes, samples_per_class, self._available[key], self.label_encoding, where
+            )
+        self.num_classes, self.samples_per_class = num_classes, samples_per_class
+
+    def prepare_data(self) -> None:
+        """Find or download the data and fill the preprocessed cache (once per node)."""
+        load_omniglot(self.root, self.cache_dir, self.image_size, self.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the images onto the trainer's root device (CPU without a trainer)."""
+        trainer = getattr(self, "trainer", None)
+        self.to_device(trainer.strategy.root_device if trainer is not None else "cpu")
+
+    def to_device(self, device: torch.device | str) -> OmniglotEpisodes:
+        """Load the data if needed and keep it on ``device``, where batches are then sampled."""
+        device = torch.device(device)
+        if self.arrays is None:
+            self.arrays = load_omniglot(self.root, self.cache_dir, self.image_size, self.download)
+            train, held_out = split_characters(
+                self.split, self.arrays.is_background, self.split_seed
+            )
+            self._classes = {
+                "train": make_classes(train, self.rotations),
+                "eval": make_classes(held_out, False),
+            }
+            self._available = {k: len(v) for k, v in self._classes.items()}
+            self.set_episode_shape(self.num_classes, self.samples_per_class)
+        if self._images is None or self.device != device:
+            self.device = device
+            self._images = self.arrays.to_float().to(device)  # float32, ink = 1.0
+            self._classes = {
+                k: ClassSet(*(t.to(device) if t is not None else None for t in v))
+                for k, v in self._classes.items()
+            }
+        return self
+
+    def batch(self, stage: Stage, index: int) -> EpisodeBatch:
+        """Batch ``index`` of a stage: a deterministic function of the seeds, rank, index and shape."""
+        if self._images is None:
+            self.setup()
+        assert self._images is not None
+        trainer = getattr(self, "trainer", None)
+        rank = trainer.global_rank if trainer is not None else 0
+        train = stage == "train"
+        parts = (self.seed, "train", rank, index) if train else (self.eval_seed, stage, index)
+        generator = torch.Generator(device=self.device).manual_seed(stream_seed(*parts))
+        classes = self._classes["train" if train else "eval"]
+        return sample_episodes(
+            self._images,
+            classes.characters,
+            self.num_classes,
+            self.samples_per_class,
+            self.batch_size,
+            generator,
+            self.label_encoding,
+            classes.rotations,
+            self.max_translation if train else 0.0,
+            self.max_rotation if train else 0.0,
+        )
+
+    def _indices(self, stage: Stage) -> range:
+        """Batch indices this rank draws (training indices are taken from the counter)."""
+        if stage == "train":
+            return range(self.train_batches_per_epoch)
+        trainer = getattr(self, "trainer", None)
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        return range(rank, self.val_batches if stage == "val" else self.test_batches, world)
+
+    def train_dataloader(self) -> EpisodeStream:
+        """Training batches, continuing the stream from :attr:`train_batches_drawn`."""
+        return EpisodeStream(self, "train")
+
+    def val_dataloader(self) -> EpisodeStream:
+        """The fixed validation batches (this rank's share)."""
+        return EpisodeStream(self, "val")
+
+    def test_dataloader(self) -> EpisodeStream:
+        """The fixed test batches (this rank's share)."""
+        return EpisodeStream(self, "test")
+
+    def predict_dataloader(self) -> EpisodeStream:
+        """The test batches."""
+        return EpisodeStream(self, "test")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position in the training stream and the current episode shape."""
+        return {
+            "train_batches_drawn": self.train_batches_drawn,
+            "num_classes": self.num_classes,
+            "samples_per_class": self.samples_per_class,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume the training stream where :meth:`state_dict` left it."""
+        self.set_episode_shape(state_dict["num_classes"], state_dict["samples_per_class"])
+        self.train_batches_drawn = int(state_dict["train_batches_drawn"])

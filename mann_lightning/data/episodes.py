@@ -1,0 +1,221 @@
+"""Batched, on-device sampling of Omniglot episodes (Santoro et al. 2016).
+
+An episode chooses ``N`` classes, gives them a random permutation of the labels
+``0..N-1``, draws ``samples_per_class`` drawings of each (distinct drawers while there are
+enough) and shuffles all ``T = N * samples_per_class`` of them. The network sees at step
+``t`` the image ``x_t`` and the encoding of the previous label ``y_{t-1}`` (zero at
+``t = 0``). A whole batch is drawn with a handful of tensor operations, no Python loop.
+
+Label encodings:
+
+* ``"onehot"``: ``N`` outputs; targets are class indices ``[B, T]``.
+* ``"string"``: the paper's five-character strings, each character one of five values:
+  25 outputs read as five independent 5-way softmaxes. Each class gets a random string,
+  distinct within the episode, from the ``5 ** 5 = 3125`` possible ones; targets are the
+  characters ``[B, T, 5]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .augment import random_affine
+
+LabelEncoding = Literal["onehot", "string"]
+STRING_LENGTH = 5
+STRING_VALUES = 5
+NUM_STRINGS = STRING_VALUES**STRING_LENGTH
+
+
+class EpisodeBatch(NamedTuple):
+    """A batch of episodes, all tensors on the sampling device.
+
+    Attributes:
+        inputs: ``x_t``, ``[batch, time, image_size ** 2]`` float32 in ``[0, 1]``, ink = 1.0.
+        prev_labels: Encoding of ``y_{t-1}``, ``[batch, time, label_size]`` float32, zero at
+            ``t = 0``.
+        targets: ``y_t``: ``[batch, time]`` int64 labels in ``[0, N)`` (one-hot encoding) or
+            ``[batch, time, 5]`` int64 characters in ``[0, 5)`` (string encoding).
+        instances: ``[batch, time]`` int64: 1 at the first presentation of the step's class
+            in the episode, 2 at the second, ...
+    """
+
+    inputs: Tensor
+    prev_labels: Tensor
+    targets: Tensor
+    instances: Tensor
+
+
+def label_size(encoding: LabelEncoding, num_classes: int) -> int:
+    """Width of a label encoding: ``num_classes`` for one-hot, 25 for strings."""
+    if encoding == "onehot":
+        return num_classes
+    if encoding == "string":
+        return STRING_LENGTH * STRING_VALUES
+    raise ValueError(f"Unknown label_encoding {encoding!r}; use 'onehot' or 'string'.")
+
+
+def code_to_string(codes: Tensor) -> Tensor:
+    """Integer codes in ``[0, 3125)`` ``[...]`` to their five characters ``[..., 5]`` (base 5)."""
+    powers = STRING_VALUES ** torch.arange(STRING_LENGTH - 1, -1, -1, device=codes.device)
+    return torch.div(codes.unsqueeze(-1), powers, rounding_mode="floor") % STRING_VALUES
+
+
+def string_to_code(strings: Tensor) -> Tensor:
+    """Five characters ``[..., 5]`` back to their integer code ``[...]``."""
+    powers = STRING_VALUES ** torch.arange(STRING_LENGTH - 1, -1, -1, device=strings.device)
+    return (strings * powers).sum(-1)
+
+
+def encode_targets(targets: Tensor, encoding: LabelEncoding, num_classes: int) -> Tensor:
+    """Encode targets as float vectors: ``[B, T, N]`` one-hot or ``[B, T, 25]`` strings."""
+    if encoding == "onehot":
+        return F.one_hot(targets, num_classes).float()
+    if encoding == "string":
+        return F.one_hot(targets, STRING_VALUES).float().flatten(-2)
+    raise ValueError(f"Unknown label_encoding {encoding!r}; use 'onehot' or 'string'.")
+
+
+def decode_labels(encoded: Tensor, encoding: LabelEncoding) -> Tensor:
+    """Invert :func:`encode_targets` (or read predictions): argmax per (5-way) softmax."""
+    if encoding == "onehot":
+        return encoded.argmax(-1)
+    return encoded.unflatten(-1, (STRING_LENGTH, STRING_VALUES)).argmax(-1)
+
+
+def check_episode_shape(
+    num_classes: int, samples_per_class: int, available: int, encoding: LabelEncoding, where: str
+) -> None:
+    """Raise a ``ValueError`` saying what to change if an episode shape cannot be drawn."""
+    label_size(encoding, num_classes)
+    if num_classes < 1 or samples_per_class < 1:
+        raise ValueError(
+            f"num_classes and samples_per_class must be >= 1, got {num_classes} and "
+            f"{samples_per_class}."
+        )
+    if num_classes > available:
+        raise ValueError(
+            f"num_classes={num_classes} exceeds the {available} classes of {where}; lower "
+            "num_classes (or enable rotations / use a split with more classes)."
+        )
+    if encoding == "string" and num_classes > NUM_STRINGS:
+        raise ValueError(
+            f"num_classes={num_classes} exceeds the {NUM_STRINGS} distinct five-character "
+            "strings; lower num_classes or use label_encoding='onehot'."
+        )
+
+
+@contextlib.contextmanager
+def single_threaded_on_cpu(device: torch.device) -> Iterator[None]:
+    """Run CPU sampling on one intra-op thread, restoring the setting afterwards.
+
+    A batch is a few milliseconds of small operations; spreading them over threads gains
+    little, and when the cores are busy (the training step, other processes) every parallel
+    region waits for a descheduled thread, which made sampling ~15x slower in measurements.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def sample_episodes(
+    images: Tensor,
+    class_characters: Tensor,
+    num_classes: int,
+    samples_per_class: int,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    encoding: LabelEncoding = "onehot",
+    class_rotations: Tensor | None = None,
+    max_translation: float = 0.0,
+    max_rotation: float = 0.0,
+) -> EpisodeBatch:
+    """Draw a batch of episodes on ``images.device``.
+
+    Args:
+        images: ``[C, D, S, S]`` images of ``C`` characters by ``D`` drawers, uint8
+            (255 = ink) or float (1.0 = ink).
+        class_characters: ``[K]`` row of ``images`` for each available class.
+        num_classes: Classes per episode ``N``.
+        samples_per_class: Drawings per class; episode length ``T = N * samples_per_class``.
+        batch_size: Episodes per batch ``B``.
+        generator: Random generator on ``images.device`` (the same seed gives the same batch).
+        encoding: ``"onehot"`` or ``"string"`` labels.
+        class_rotations: ``[K]`` quarter turns (0-3) of each class, or ``None`` for none.
+        max_translation: Per-image random shift, as a fraction of the image side.
+        max_rotation: Per-image random rotation range in degrees.
+
+    Returns:
+        The :class:`EpisodeBatch`.
+    """
+    check_episode_shape(
+        num_classes, samples_per_class, class_characters.numel(), encoding, "this class set"
+    )
+    with single_threaded_on_cpu(images.device):
+        return _sample(
+            images, class_characters, num_classes, samples_per_class, batch_size, generator,
+            encoding, class_rotations, max_translation, max_rotation,
+        )  # fmt: skip
+
+
+def _sample(
+    images: Tensor,
+    class_characters: Tensor,
+    num_classes: int,
+    samples_per_class: int,
+    batch_size: int,
+    generator: torch.Generator | None,
+    encoding: LabelEncoding,
+    class_rotations: Tensor | None,
+    max_translation: float,
+    max_rotation: float,
+) -> EpisodeBatch:
+    """Body of :func:`sample_episodes` (arguments already checked)."""
+    device = images.device
+    n, s, b = num_classes, samples_per_class, batch_size
+    steps, drawers, size = n * s, images.shape[1], images.shape[-1]
+
+    def rand(*shape: int) -> Tensor:
+        return torch.rand(*shape, generator=generator, device=device)
+
+    classes = rand(b, class_characters.numel()).topk(n, dim=1).indices  # [B, N] distinct
+    labels = rand(b, n).argsort(dim=1)  # label of each chosen class
+    repeats = -(-s // drawers)
+    drawer = rand(b, n, repeats * drawers).argsort(dim=-1)[..., :s] % drawers  # [B, N, s]
+    order = rand(b, steps).argsort(dim=1)  # step t shows flat item order[t] = slot * s + j
+    slot = torch.div(order, s, rounding_mode="floor")
+    # instance = rank of a step's time among the s steps of its class, plus one
+    time_of = order.argsort(dim=1).view(b, n, s)
+    rank = time_of.argsort(dim=-1).argsort(dim=-1).view(b, steps)
+    instances = rank.gather(1, order) + 1
+
+    chosen = class_characters.to(device)[classes].gather(1, slot)
+    item = chosen * drawers + drawer.view(b, steps).gather(1, order)  # [B, T] image rows
+    x = images.reshape(-1, size, size).index_select(0, item.flatten())  # [B * T, S, S]
+    x = x.float().div_(255.0) if not x.is_floating_point() else x.float()
+    turns = None
+    if class_rotations is not None:
+        turns = class_rotations.to(device)[classes].gather(1, slot).flatten()
+    # 90-degree class turns and per-image jitter in one resampling (exact turns alone)
+    x = random_affine(x, generator, max_translation, max_rotation, turns)
+
+    targets = labels.gather(1, slot)
+    if encoding == "string":
+        codes = rand(b, NUM_STRINGS).topk(n, dim=1).indices  # distinct string per label
+        targets = code_to_string(codes.gather(1, targets))
+    encoded = encode_targets(targets, encoding, n)
+    prev = torch.zeros_like(encoded)
+    prev[:, 1:] = encoded[:, :-1]
+    return EpisodeBatch(x.reshape(b, steps, -1), prev, targets, instances)

@@ -1,0 +1,254 @@
+"""Finding and reading a copy of Omniglot: compact arrays, official zips or their folders.
+
+Each of the two official halves (``background``: ids 1-964, 30 alphabets; ``evaluation``:
+ids 965-1623, 20 alphabets) is read from the first of these present in a folder:
+
+1. ``images_<half>.npz`` (compact arrays, ``images`` bool ``[C, 20, 105, 105]``, True = paper),
+2. ``images_<half>/<Alphabet>/characterNN/IIII_DD.png`` (an extracted official zip),
+3. ``images_<half>.zip`` (the official zip, read without extracting),
+
+looking in the folder itself and in its ``omniglot-py/`` subfolder (torchvision's layout).
+Folders are searched in the order: explicit ``root``, ``$MANN_DATA_DIR``, then
+``<cache>/omniglot`` (where downloads go). Every file is checked for completeness: a
+corrupted, truncated or partial copy raises :class:`OmniglotDataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .download import OFFICIAL_FILES, FileSpec, download_official
+from .errors import OmniglotDataError, OmniglotNotFoundError
+
+HALVES = ("background", "evaluation")
+ID_RANGES = {"background": (1, 964), "evaluation": (965, 1623)}
+NUM_DRAWERS = 20
+_PNG = re.compile(r"(?:^|/)([^/]+)/character\d+/(\d+)_(\d+)\.png$")
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The writable cache folder: ``cache_dir``, else ``$MANN_CACHE_DIR``, else ``~/.cache/mann_lightning``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("MANN_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "mann_lightning"
+
+
+@cache
+def alphabet_table() -> dict[str, list[tuple[str, int, int]]]:
+    """Official alphabets per half as ``(name, first_id, last_id)``, ordered by id."""
+    with open(Path(__file__).with_name("alphabets.json")) as handle:
+        raw = json.load(handle)
+    return {h: [(a["alphabet"], a["first_id"], a["last_id"]) for a in raw[h]] for h in HALVES}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One half of Omniglot found on disk."""
+
+    half: str
+    kind: Literal["npz", "folder", "zip"]
+    path: Path
+
+    def fingerprint(self) -> str:
+        """Cheap identity of the file(s): path, size and modification times (no reading)."""
+        stat = self.path.stat()
+        parts = [self.kind, str(self.path.resolve()), str(stat.st_size), str(stat.st_mtime_ns)]
+        if self.kind == "folder":
+            for alphabet in sorted(os.scandir(self.path), key=lambda e: e.name):
+                if alphabet.is_dir():
+                    parts += [f"{c.name}:{c.stat().st_mtime_ns}" for c in os.scandir(alphabet)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class RawHalf:
+    """Full-resolution images of some characters, as read from a source.
+
+    Attributes:
+        ids: Official character ids ``[C]`` (1-1623), ascending.
+        ink: ``[C, 20, H, W]`` bool, True = ink; drawer ``k`` is file suffix ``k + 1``.
+        alphabets: Alphabet folder name of each character, length ``C``.
+    """
+
+    ids: np.ndarray
+    ink: np.ndarray
+    alphabets: list[str]
+
+
+def find_half(folder: Path, half: str) -> Source | None:
+    """The best source of ``half`` directly in ``folder`` or its ``omniglot-py/``, if any."""
+    for base in (folder, folder / "omniglot-py"):
+        stem = base / f"images_{half}"
+        if stem.with_suffix(".npz").is_file():
+            return Source(half, "npz", stem.with_suffix(".npz"))
+        if stem.is_dir() and any(stem.iterdir()):
+            return Source(half, "folder", stem)
+        if stem.with_suffix(".zip").is_file():
+            return Source(half, "zip", stem.with_suffix(".zip"))
+    return None
+
+
+def search_locations(
+    root: str | os.PathLike[str] | None, cache_dir: Path
+) -> list[tuple[str, Path | None]]:
+    """The folders searched, in order, with a label saying where each comes from."""
+    env = os.environ.get("MANN_DATA_DIR")
+    return [
+        ("root argument", Path(root).expanduser() if root is not None else None),
+        ("$MANN_DATA_DIR", Path(env).expanduser() if env else None),
+        ("cache folder", cache_dir / "omniglot"),
+    ]
+
+
+def resolve_sources(
+    root: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    files: Mapping[str, FileSpec] | None = None,
+    progress: bool = True,
+) -> dict[str, Source]:
+    """Find both halves (``root``, ``$MANN_DATA_DIR``, cache), downloading them if allowed.
+
+    Raises:
+        OmniglotNotFoundError: Nothing found and download disabled or failed; the message
+            names every place searched and how to provide the files.
+    """
+    cache = cache_root(cache_dir)
+    report = []
+    for label, folder in search_locations(root, cache):
+        if folder is None:
+            report.append(f"  - {label}: not set")
+            continue
+        found = {h: find_half(folder, h) for h in HALVES}
+        if all(found.values()):
+            return {h: s for h, s in found.items() if s is not None}
+        have = [f"{s.path.name} ({s.kind})" for s in found.values() if s is not None]
+        report.append(f"  - {label}: {folder} ({'only ' + ', '.join(have) if have else 'nothing'})")
+    failure = "download=False"
+    if download:
+        try:
+            download_official(cache / "omniglot", files=files, progress=progress)
+            found = {h: find_half(cache / "omniglot", h) for h in HALVES}
+            if all(found.values()):
+                return {h: s for h, s in found.items() if s is not None}
+            failure = "the download did not provide both halves"
+        except OmniglotDataError as error:
+            failure = f"download failed: {error}"
+    names = ", ".join(OFFICIAL_FILES)
+    raise OmniglotNotFoundError(
+        "Omniglot was not found. Searched, in order:\n"
+        + "\n".join(report)
+        + f"\nand could not download it ({failure}).\nTo provide it, put images_background.npz "
+        f"+ images_evaluation.npz (compact arrays), or the official {names} (or their "
+        "extracted folders, or torchvision's omniglot-py/), into a folder and pass root=... or "
+        "set MANN_DATA_DIR to it; or allow download=True with internet access to fetch the "
+        f"official zips into {cache / 'omniglot'}."
+    )
+
+
+def read_source(source: Source) -> RawHalf:
+    """Read one half completely; raise :class:`OmniglotDataError` if anything is missing."""
+    first, last = ID_RANGES[source.half]
+    raw = read_npz(source.path, source.half) if source.kind == "npz" else read_official(source.path)
+    expected = np.arange(first, last + 1)
+    if raw.ids.shape != expected.shape or (raw.ids != expected).any():
+        missing = np.setdiff1d(expected, raw.ids)
+        raise OmniglotDataError(
+            f"{source.path} is incomplete: it holds {len(raw.ids)} characters, expected ids "
+            f"{first}-{last} ({len(missing)} missing, e.g. {missing[:5].tolist()}). Replace it "
+            "with a complete copy."
+        )
+    return raw
+
+
+def read_npz(path: Path, half: str) -> RawHalf:
+    """Read ``images_<half>.npz`` (checked against a ``SHA256SUMS`` next to it, if present)."""
+    sums = path.with_name("SHA256SUMS")
+    if sums.is_file():
+        listed = dict(
+            reversed(line.split()) for line in sums.read_text().splitlines() if line.strip()
+        )
+        if (
+            path.name in listed
+            and hashlib.sha256(path.read_bytes()).hexdigest() != listed[path.name]
+        ):
+            raise OmniglotDataError(f"{path} does not match its checksum in {sums}: corrupted.")
+    try:
+        with np.load(path) as data:
+            images = np.asarray(data["images"])
+    except Exception as error:
+        raise OmniglotDataError(
+            f"Could not read {path} ({type(error).__name__}: {error}): the file is corrupted or "
+            "truncated. Replace it with a fresh copy."
+        ) from error
+    first, last = ID_RANGES[half]
+    if images.ndim != 4 or images.shape[:2] != (last - first + 1, NUM_DRAWERS):
+        raise OmniglotDataError(
+            f"{path}: 'images' has shape {images.shape}, expected ({last - first + 1}, 20, H, W)."
+        )
+    ids = np.arange(first, last + 1)
+    names = [n for n, lo, hi in alphabet_table()[half] for _ in range(lo, hi + 1)]
+    ink = ~images if images.dtype == np.bool_ else images == 0
+    return RawHalf(ids=ids, ink=ink, alphabets=names)
+
+
+def _members(path: Path) -> Iterator[tuple[str, bytes]]:
+    """``(relative name, bytes)`` of every PNG of an official zip or extracted folder."""
+    if path.is_dir():
+        for file in sorted(path.rglob("*.png")):
+            yield file.relative_to(path).as_posix(), file.read_bytes()
+        return
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.filename.endswith(".png") and "__MACOSX" not in info.filename:
+                yield info.filename, archive.read(info)
+
+
+def read_official(path: Path) -> RawHalf:
+    """Read an official zip or folder (``<Alphabet>/characterNN/IIII_DD.png``), complete characters only."""
+    from PIL import Image
+
+    images: dict[int, dict[int, np.ndarray]] = {}
+    alphabet_of: dict[int, str] = {}
+    name = "?"
+    try:
+        for name, data in _members(path):
+            match = _PNG.search(name)
+            if match is None:
+                continue
+            alphabet, char_id, drawer = match[1], int(match[2]), int(match[3])
+            with Image.open(io.BytesIO(data)) as image:
+                images.setdefault(char_id, {})[drawer] = np.asarray(image.convert("L")) < 128
+            alphabet_of[char_id] = alphabet
+    except Exception as error:
+        raise OmniglotDataError(
+            f"Could not read {path} (at {name!r}: {type(error).__name__}: {error}): the file is "
+            "corrupted or truncated. Replace it with a fresh copy."
+        ) from error
+    if not images:
+        raise OmniglotDataError(f"{path} holds no Omniglot PNGs (<Alphabet>/characterNN/*.png).")
+    ids = np.array(sorted(images), dtype=np.int64)
+    bad = [i for i in ids if sorted(images[i]) != list(range(1, NUM_DRAWERS + 1))]
+    if bad:
+        raise OmniglotDataError(
+            f"{path} is incomplete: {len(bad)} characters lack some of the 20 drawings "
+            f"(e.g. id {bad[0]} has {sorted(images[bad[0]])})."
+        )
+    shapes = {img.shape for i in ids for img in images[i].values()}
+    if len(shapes) != 1:
+        raise OmniglotDataError(f"{path}: images of different sizes {sorted(shapes)}.")
+    ink = np.stack([np.stack([images[i][d + 1] for d in range(NUM_DRAWERS)]) for i in ids])
+    return RawHalf(ids=ids, ink=ink, alphabets=[alphabet_of[i] for i in ids])

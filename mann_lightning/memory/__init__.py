@@ -1,0 +1,41 @@
+"""External memories behind one interface (:class:`Memory`).
+
+- :class:`LRUAMemory`: least-recently-used access, Santoro et al. 2016, eqs. 2-8.
+- :class:`NTMMemory`: NTM-style content + location addressing with erase/add writes.
+"""
+
+from ..specs import from_spec
+from .base import Memory, cosine_similarity
+from .lrua import LRUAMemory, LRUAState
+from .ntm import NTMMemory, NTMState
+
+MEMORIES: dict[str, type[Memory]] = {"lrua": LRUAMemory, "ntm": NTMMemory}
+
+
+def make_memory(memory: Memory | str | dict | None) -> Memory | None:
+    """A memory from an instance, a name in ``MEMORIES``, ``"none"``/None, or a
+    ``class_path``/``init_args`` spec."""
+    if memory is None or isinstance(memory, Memory):
+        return memory
+    if isinstance(memory, dict):
+        return from_spec(memory, Memory)  # type: ignore[return-value]
+    if memory == "none":
+        return None
+    if memory in MEMORIES:
+        return MEMORIES[memory]()
+    raise ValueError(
+        f"Unknown memory {memory!r}: use one of {sorted(MEMORIES)} or 'none', or a Memory "
+        "instance / class_path (e.g. mann_lightning.memory.LRUAMemory)."
+    )
+
+
+__all__ = [
+    "MEMORIES",
+    "LRUAMemory",
+    "LRUAState",
+    "Memory",
+    "NTMMemory",
+    "NTMState",
+    "cosine_similarity",
+    "make_memory",
+]

@@ -1,0 +1,161 @@
+"""Least-recently-used access (LRUA) memory, Santoro et al. 2016, eqs. 2-8.
+
+Per step ``t`` and for each of the ``H`` heads the controller emits one key ``k_t`` and
+one write gate ``alpha``. The step runs in this order:
+
+1. write weights from the *previous* step's read and least-used weights (eq. 7),
+2. zero the slot that was least used after step ``t-1``, then add the keys (eq. 8),
+3. read from ``M_t`` by cosine similarity with the same keys (eqs. 2-4),
+4. usage decay and update (eq. 5), then the least-used weights (eq. 6).
+
+Usage only feeds the hard least-used selection, so it carries no gradient; it is
+computed on detached tensors.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .base import Memory, cosine_similarity, resolve_device_dtype
+
+
+class LRUAState(NamedTuple):
+    """LRUA memory state after a step.
+
+    Attributes:
+        memory: ``M_t``, ``[batch, slots, word]``.
+        usage: ``w^u_t``, ``[batch, slots]`` (eq. 5); no gradient.
+        read_weights: ``w^r_t``, ``[batch, heads, slots]`` (eq. 3).
+        least_used: ``w^lu_t``, ``[batch, slots]``, 1.0 on the ``num_reads`` slots of
+            smallest usage, 0.0 elsewhere (eq. 6); no gradient.
+        write_weights: ``w^w_t``, ``[batch, heads, slots]`` (eq. 7); kept for analysis
+            (the next step does not read it).
+    """
+
+    memory: Tensor
+    usage: Tensor
+    read_weights: Tensor
+    least_used: Tensor
+    write_weights: Tensor
+
+
+class LRUAMemory(Memory):
+    """LRUA memory of the MANN paper.
+
+    Args:
+        memory_size: Number of slots ``N`` (paper: 128).
+        word_size: Slot width ``W`` (paper: 40).
+        num_reads: Number of heads ``H``; also the number ``n`` of least-used slots
+            marked by eq. 6 (paper: 4).
+        gamma: Usage decay ``gamma`` of eq. 5, in ``(0, 1]`` (paper: 0.95).
+        input_size: Controller output size; normally set by the model via ``build``.
+        eps: Stabiliser of the cosine similarity (eq. 2).
+    """
+
+    def __init__(
+        self,
+        memory_size: int = 128,
+        word_size: int = 40,
+        num_reads: int = 4,
+        gamma: float = 0.95,
+        input_size: int | None = None,
+        eps: float = 1e-6,
+    ) -> None:
+        if not 0.0 < gamma <= 1.0:
+            raise ValueError(f"LRUAMemory: gamma must lie in (0, 1], got {gamma!r}.")
+        if isinstance(num_reads, int) and isinstance(memory_size, int) and num_reads > memory_size:
+            raise ValueError(
+                f"LRUAMemory: num_reads ({num_reads}) must not exceed memory_size "
+                f"({memory_size}): eq. 6 marks num_reads least-used slots. Use a larger "
+                "memory_size or fewer reads."
+            )
+        self.gamma = gamma
+        self.eps = eps
+        super().__init__(memory_size, word_size, num_reads, input_size)
+
+    @property
+    def interface_size(self) -> int:
+        """One key (``W``) and one gate ``alpha`` (1) per head."""
+        return self.num_reads * (self.word_size + 1)
+
+    def initial_state(
+        self,
+        batch_size: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LRUAState:
+        """Zero memory, zero usage and reads; ``w^lu_0`` marks slots ``0..n-1``.
+
+        Slots ``0..n-1`` are what eq. 6 selects on an all-zero usage with ties broken
+        towards the lower index, the rule every later step follows too.
+        """
+        device, dtype = resolve_device_dtype(device, dtype)
+        n, h = self.memory_size, self.num_reads
+        least_used = torch.zeros(batch_size, n, device=device, dtype=dtype)
+        least_used[:, :h] = 1.0
+        weights = torch.zeros(batch_size, h, n, device=device, dtype=dtype)
+        return LRUAState(
+            memory=torch.zeros(batch_size, n, self.word_size, device=device, dtype=dtype),
+            usage=torch.zeros(batch_size, n, device=device, dtype=dtype),
+            read_weights=weights,
+            least_used=least_used,
+            write_weights=weights,
+        )
+
+    def forward(self, controller_output: Tensor, prev_state: LRUAState) -> tuple[Tensor, LRUAState]:
+        """Map ``h_t`` to keys (tanh) and gates, then run :meth:`step`.
+
+        Args:
+            controller_output: ``h_t``, ``[batch, input_size]``.
+            prev_state: State after step ``t-1``.
+
+        Returns:
+            ``(r_t [batch, heads, word], state_t)``.
+        """
+        params = self._interface(controller_output)
+        h, w = self.num_reads, self.word_size
+        keys, alpha = params.split([h * w, h], dim=1)
+        return self.step(torch.tanh(keys).view(-1, h, w), alpha, prev_state)
+
+    def step(self, keys: Tensor, alpha: Tensor, prev_state: LRUAState) -> tuple[Tensor, LRUAState]:
+        """The addressing and memory update of one step (eqs. 2-8).
+
+        Args:
+            keys: ``k_t``, ``[batch, heads, word]``, used both to write and to read.
+            alpha: Pre-sigmoid write gates ``alpha``, ``[batch, heads]`` (eq. 7).
+            prev_state: State after step ``t-1``.
+
+        Returns:
+            ``(r_t, state_t)``: reads ``[batch, heads, word]`` (eq. 4) and the new state.
+        """
+        memory, usage, read_weights, least_used, _ = prev_state
+
+        # eq. 7: w^w_t = sig(alpha) w^r_{t-1} + (1 - sig(alpha)) w^lu_{t-1}, [B, H, N].
+        # (lerp does not promote dtypes; under autocast the gate may be bf16.)
+        dtype = read_weights.dtype
+        gate = torch.sigmoid(alpha).unsqueeze(-1).to(dtype)
+        write_weights = torch.lerp(least_used.unsqueeze(1).to(dtype), read_weights, gate)
+
+        # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6 below),
+        # then eq. 8: M_t(i) = M_{t-1}(i) + sum_h w^w_t(h, i) k_t(h), [B, N, W].
+        erase = torch.argmin(usage, dim=-1).view(-1, 1, 1).expand(-1, 1, memory.shape[-1])
+        memory = torch.scatter(memory, 1, erase, 0.0)
+        memory = torch.baddbmm(memory, write_weights.transpose(1, 2), keys)
+
+        # eqs. 2-4: cosine similarity, softmax over slots, weighted read, [B, H, N] / [B, H, W].
+        read_weights = torch.softmax(cosine_similarity(keys, memory, self.eps), dim=-1)
+        reads = torch.bmm(read_weights, memory)
+
+        # eq. 5: w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t, then eq. 6: mark the
+        # num_reads smallest usages (stable sort: ties go to the lower index). No gradient.
+        with torch.no_grad():
+            usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
+            order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
+            least_used = torch.zeros_like(usage).scatter_(1, order, 1.0)
+        return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, gamma={self.gamma}"

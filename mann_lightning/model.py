@@ -1,0 +1,170 @@
+"""The memory-augmented neural network (MANN) of Santoro et al. 2016.
+
+At step ``t`` the controller reads ``x_t ++ y_{t-1}`` and the previous reads ``r_{t-1}``
+and emits ``h_t``; the memory turns ``h_t`` into its parameters, updates and reads
+``r_t``; the output is ``W_o [h_t ++ r_t] + b_o``. With ``memory=None`` the same class
+is the plain LSTM or feed-forward baseline of the paper's Table 1 (output from ``h_t``).
+
+Everything that does not depend on the recurrence is hoisted out of the time loop: the
+input projection of all steps is one matmul before the loop and the output layer one
+matmul after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .controller import Controller, make_controller
+from .memory import Memory, make_memory
+
+
+class MANNState(NamedTuple):
+    """Full recurrent state of a :class:`MANN` after a step.
+
+    Attributes:
+        controller: The controller's state (e.g. ``LSTMState``).
+        memory: The memory's state (e.g. ``LRUAState``), or ``None`` without memory.
+        reads: Flattened reads ``r_t``, ``[batch, num_reads * word_size]`` (width 0
+            without memory).
+    """
+
+    controller: Any
+    memory: Any
+    reads: Tensor
+
+
+def detach_state(state: Any) -> Any:
+    """Detach every tensor of a (nested) state, e.g. to carry memory across episodes."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, tuple):
+        values = [detach_state(v) for v in state]
+        return type(state)(*values) if hasattr(state, "_fields") else tuple(values)
+    return state
+
+
+class MANN(nn.Module):
+    """Controller + optional external memory, unrolled over an episode.
+
+    Args:
+        input_size: Features of ``x_t`` (e.g. 400 for 20x20 images).
+        num_outputs: Output features per step (e.g. ``N`` classes, or 25 for five-character
+            string labels).
+        controller: A :class:`~mann_lightning.controller.Controller`, or ``"lstm"`` /
+            ``"feedforward"``.
+        memory: An external memory (``LRUAMemory``, ``NTMMemory``, ...), its name
+            (``"lrua"``, ``"ntm"``, with paper defaults) or ``None``.
+        label_size: Features of the previous-label encoding ``y_{t-1}``; defaults to
+            ``num_outputs``.
+        controller_size: Hidden units when ``controller`` is given by name.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        num_outputs: int,
+        controller: Controller | str = "lstm",
+        memory: Memory | str | None = None,
+        label_size: int | None = None,
+        controller_size: int = 200,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.num_outputs = num_outputs
+        self.label_size = num_outputs if label_size is None else label_size
+        self.controller = make_controller(controller, controller_size)
+        self.memory = memory = make_memory(memory)
+        self.read_size = memory.read_size if memory is not None else 0
+        self.controller.build(input_size + self.label_size, self.read_size)
+        if memory is not None:
+            memory.build(self.controller.output_size)
+        self.output = nn.Linear(self.controller.output_size + self.read_size, num_outputs)
+
+    def initial_state(
+        self,
+        batch_size: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> MANNState:
+        """The state before an episode's first step."""
+        memory = None
+        if self.memory is not None:
+            memory = self.memory.initial_state(batch_size, device, dtype)
+        return MANNState(
+            controller=self.controller.initial_state(batch_size, device, dtype),
+            memory=memory,
+            reads=torch.zeros(batch_size, self.read_size, device=device, dtype=dtype),
+        )
+
+    def forward(
+        self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
+    ) -> tuple[Tensor, MANNState]:
+        """Unroll over the episode.
+
+        Args:
+            inputs: ``x_t`` for all steps, ``[batch, time, input_size]``.
+            prev_labels: Encoded ``y_{t-1}``, ``[batch, time, label_size]`` (zero at t=0).
+            state: Initial state (e.g. carried from the previous episode); fresh if None.
+
+        Returns:
+            ``(logits [batch, time, num_outputs], final_state)``.
+        """
+        logits, state, _ = self._unroll(inputs, prev_labels, state, keep_memory_states=False)
+        return logits, state
+
+    def trace(
+        self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
+    ) -> tuple[Tensor, list[Any]]:
+        """Like :meth:`forward`, also returning the memory state after every step."""
+        logits, _, states = self._unroll(inputs, prev_labels, state, keep_memory_states=True)
+        return logits, states
+
+    def _unroll(
+        self,
+        inputs: Tensor,
+        prev_labels: Tensor,
+        state: MANNState | None,
+        keep_memory_states: bool,
+    ) -> tuple[Tensor, MANNState, list[Any]]:
+        self._check_inputs(inputs, prev_labels)
+        batch = inputs.shape[0]
+        if state is None:
+            state = self.initial_state(batch, inputs.device, inputs.dtype)
+        projected = self.controller.project_inputs(torch.cat([inputs, prev_labels], dim=-1))
+        controller_state, memory_state, reads = state
+        hidden, all_reads, memory_states = [], [], []
+        for projected_t in projected.unbind(1):
+            h, controller_state = self.controller.step(projected_t, reads, controller_state)
+            if self.memory is not None:
+                r, memory_state = self.memory(h, memory_state)
+                reads = r.flatten(1)
+                if keep_memory_states:
+                    memory_states.append(memory_state)
+            hidden.append(h)
+            all_reads.append(reads)
+        features = torch.stack(hidden, 1)
+        if self.memory is not None:
+            features = torch.cat([features, torch.stack(all_reads, 1).to(features.dtype)], -1)
+        logits = self.output(features)
+        return logits, MANNState(controller_state, memory_state, reads), memory_states
+
+    def _check_inputs(self, inputs: Tensor, prev_labels: Tensor) -> None:
+        if inputs.dim() != 3 or prev_labels.dim() != 3:
+            raise ValueError(
+                "MANN expects inputs [batch, time, input_size] and prev_labels "
+                f"[batch, time, label_size]; got {tuple(inputs.shape)} and {tuple(prev_labels.shape)}."
+            )
+        if inputs.shape[-1] != self.input_size or prev_labels.shape[-1] != self.label_size:
+            raise ValueError(
+                f"MANN was built for input_size={self.input_size}, label_size={self.label_size}; "
+                f"got inputs with {inputs.shape[-1]} and prev_labels with {prev_labels.shape[-1]} "
+                "features. Check the image size, classes per episode and label encoding."
+            )
+        if inputs.shape[:2] != prev_labels.shape[:2]:
+            raise ValueError(
+                f"inputs {tuple(inputs.shape)} and prev_labels {tuple(prev_labels.shape)} "
+                "disagree on [batch, time]."
+            )

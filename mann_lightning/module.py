@@ -1,0 +1,325 @@
+"""Lightning layer: the shared MANN training logic and the Omniglot classifier.
+
+:class:`MANNModule` holds what every episode task shares (building the :class:`MANN`,
+optimiser, clipping, carrying memory across episodes, writing result tables); a task
+subclass adds its output head, loss and metrics. :class:`MANNClassifier` is the paper's
+Omniglot task (Tables 1 and 2); the regression task lives in
+:mod:`mann_lightning.regression`.
+
+Task sizes come from the data module through the CLI (``task`` is linked from
+``data.task``), or are given directly when the module is built in Python.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+
+from .controller import Controller
+from .memory import Memory
+from .metrics import InstanceAccuracy, markdown_table, paper_table
+from .model import MANN, MANNState, detach_state
+from .specs import spec_of
+
+MemoryChoice = Memory | Literal["lrua", "ntm", "none"] | dict | None
+ControllerChoice = Controller | Literal["lstm", "feedforward"] | dict
+
+
+class MANNModule(LightningModule):
+    """Shared training logic for MANN episode tasks.
+
+    Args:
+        input_size: Features of ``x_t``.
+        num_outputs: Output features per step.
+        label_size: Features of the previous-label input ``y_{t-1}``.
+        memory: ``LRUAMemory(...)``/``NTMMemory(...)`` (``class_path`` in a config), a name
+            (``"lrua"``, ``"ntm"``: paper sizes) or ``"none"``/``None`` for no memory.
+        controller: ``"lstm"``, ``"feedforward"`` or a ``Controller`` (``class_path``).
+        controller_size: Units of a controller given by name (paper: 200).
+        optimizer: ``"adam"`` (default, reproduces faster) or ``"rmsprop"`` (the paper's;
+            momentum 0.9, decay 0.95).
+        lr: Learning rate (paper, RMSprop: 1e-4).
+        weight_decay: L2 penalty of the optimiser.
+        grad_clip_norm: Clip the gradient norm to this value unless the Trainer's
+            ``gradient_clip_val`` is set; ``None`` disables.
+        persist_memory: Carry the (detached) recurrent state from one training batch to
+            the next instead of starting every episode from an empty memory.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        num_outputs: int,
+        label_size: int,
+        memory: MemoryChoice = "lrua",
+        controller: ControllerChoice = "lstm",
+        controller_size: int = 200,
+        optimizer: Literal["adam", "rmsprop"] = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        grad_clip_norm: float | None = 10.0,
+        persist_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}.")
+        if optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"Unknown optimizer {optimizer!r}: use 'adam' or 'rmsprop'.")
+        self.model = MANN(
+            input_size,
+            num_outputs,
+            controller=controller,  # type: ignore[arg-type]
+            memory=memory,  # type: ignore[arg-type]
+            label_size=label_size,
+            controller_size=controller_size,
+        )
+        self.optimizer_name = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.grad_clip_norm = grad_clip_norm
+        self.persist_memory = persist_memory
+        self._carried: MANNState | None = None
+
+    def save_specs_in_hparams(self) -> None:
+        """Store memory/controller instances as ``class_path`` specs in ``hparams``.
+
+        Called by subclasses after ``save_hyperparameters`` so that a checkpoint alone
+        rebuilds the model (instances cannot be stored in a checkpoint safely).
+        """
+        for name, module in (("memory", self.model.memory), ("controller", self.model.controller)):
+            if isinstance(self.hparams.get(name), nn.Module):
+                self.hparams[name] = spec_of(module)
+
+    def store_resolved_hparams(self, **values: Any) -> None:
+        """Record task sizes resolved from ``task`` in the (initial) hparams, so they agree
+        with the data module's hparams that Lightning merges for the loggers."""
+        self.hparams.update(values)
+        self._hparams_initial = copy.deepcopy(self._hparams)
+
+    # ------------------------------------------------------------------ task hooks
+    def loss(self, outputs: Tensor, batch: Any) -> Tensor:
+        """Training loss of a batch; implemented by the task."""
+        raise NotImplementedError
+
+    def update_metrics(self, stage: str, outputs: Tensor, batch: Any) -> None:
+        """Accumulate validation/test metrics; implemented by the task."""
+
+    def report(self, stage: str) -> None:
+        """Log (and for test, print and write) the stage's metrics at epoch end."""
+
+    # ------------------------------------------------------------------ steps
+    def forward(
+        self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
+    ) -> tuple[Tensor, MANNState]:
+        return self.model(inputs, prev_labels, state)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        state = self._carried if self.persist_memory else None
+        if state is not None and state.reads.shape[0] != batch.inputs.shape[0]:
+            state = None  # batch size changed (e.g. last batch); start fresh
+        outputs, final_state = self(batch.inputs, batch.prev_labels, state)
+        if self.persist_memory:
+            self._carried = detach_state(final_state)
+        loss = self.loss(outputs, batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch.inputs.shape[0])
+        self.log_train_metrics(outputs, batch)
+        return loss
+
+    def log_train_metrics(self, outputs: Tensor, batch: Any) -> None:
+        """Cheap per-batch training metrics for the progress bar (task-specific)."""
+
+    def _eval_step(self, stage: str, batch: Any) -> Tensor:
+        outputs, _ = self(batch.inputs, batch.prev_labels)
+        loss = self.loss(outputs, batch)
+        self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=batch.inputs.shape[0])
+        self.update_metrics(stage, outputs, batch)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self._eval_step("val", batch)
+
+    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self._eval_step("test", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self.report("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.report("test")
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = self.parameters()
+        if self.optimizer_name == "rmsprop":
+            return torch.optim.RMSprop(
+                params, lr=self.lr, alpha=0.95, momentum=0.9, weight_decay=self.weight_decay
+            )
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        if gradient_clip_val is None and self.grad_clip_norm is not None:
+            gradient_clip_val, gradient_clip_algorithm = self.grad_clip_norm, "norm"
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    # ------------------------------------------------------------------ results
+    def results_dir(self) -> Path:
+        """Folder next to the run's logs where result tables are written."""
+        trainer = self.trainer
+        logger = trainer.logger
+        if logger is None:
+            return Path(trainer.default_root_dir)
+        if getattr(logger, "log_dir", None):
+            return Path(logger.log_dir)  # CSV, TensorBoard: <save_dir>/<name>/version_<n>
+        # W&B and others: <save_dir>/<name>/<version>, where Lightning puts checkpoints too.
+        parts = [logger.save_dir or trainer.default_root_dir, logger.name, logger.version]
+        return Path(*[str(part) for part in parts if part])
+
+    def write_results(self, name: str, payload: dict[str, Any], markdown: str) -> Path | None:
+        """Write ``<name>.json`` and ``<name>.md`` next to the logs (global rank 0 only)."""
+        if self.trainer.global_rank != 0:
+            return None
+        folder = self.results_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+        (folder / f"{name}.md").write_text(markdown + "\n")
+        rank_zero_info(f"\n{markdown}\n\nwritten to {folder / name}.json and .md")
+        return folder
+
+
+class MANNClassifier(MANNModule):
+    """Few-shot classification of episodes (the paper's Omniglot task).
+
+    Args:
+        num_classes: Classes per episode ``N``; taken from the data module when None.
+        label_encoding: ``"onehot"`` (N outputs) or ``"string"`` (five characters of
+            five values: 25 outputs read as five softmaxes); from the data when None.
+        input_size: Features of ``x_t`` (400 for 20x20 images); from the data when None.
+        task: Filled in by the CLI from ``data.task``; explicit arguments must agree.
+        max_instances: Presentations tracked by the accuracy metric (paper: 10).
+        **kwargs: Memory, controller and optimisation arguments of :class:`MANNModule`.
+    """
+
+    STRING_CHARS = 5
+    STRING_VALUES = 5
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        label_encoding: Literal["onehot", "string"] | None = None,
+        input_size: int | None = None,
+        task: dict[str, Any] | None = None,
+        max_instances: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        task = dict(task or {})
+        num_classes = _merge("num_classes", num_classes, task, default=None)
+        label_encoding = _merge("label_encoding", label_encoding, task, default="onehot")
+        input_size = _merge("input_size", input_size, task, default=400)
+        if num_classes is None or num_classes < 2:
+            raise ValueError(
+                f"MANNClassifier: num_classes must be >= 2 (classes per episode), got {num_classes}; "
+                "set model.init_args.num_classes or use a data module that provides it."
+            )
+        if label_encoding == "onehot":
+            num_outputs = num_classes
+        elif label_encoding == "string":
+            if num_classes > self.STRING_VALUES**self.STRING_CHARS:
+                raise ValueError(f"string labels name at most 3125 classes, got {num_classes}.")
+            num_outputs = self.STRING_CHARS * self.STRING_VALUES
+        else:
+            raise ValueError(
+                f"Unknown label_encoding {label_encoding!r}: use 'onehot' or 'string'."
+            )
+        super().__init__(
+            input_size=input_size, num_outputs=num_outputs, label_size=num_outputs, **kwargs
+        )
+        self.save_hyperparameters()
+        self.save_specs_in_hparams()
+        self.store_resolved_hparams(
+            num_classes=num_classes, label_encoding=label_encoding, input_size=input_size
+        )
+        self.num_classes = num_classes
+        self.label_encoding = label_encoding
+        self.val_accuracy = InstanceAccuracy(max_instances)
+        self.test_accuracy = InstanceAccuracy(max_instances)
+
+    def logits(self, outputs: Tensor) -> Tensor:
+        """``[B, T, N]`` for one-hot labels, ``[B, T, 5, 5]`` (chars x values) for strings."""
+        if self.label_encoding == "string":
+            return outputs.unflatten(-1, (self.STRING_CHARS, self.STRING_VALUES))
+        return outputs
+
+    def predict_labels(self, outputs: Tensor) -> Tensor:
+        """Predicted labels, shaped like the targets."""
+        return self.logits(outputs).argmax(-1)
+
+    def loss(self, outputs: Tensor, batch: Any) -> Tensor:
+        """Cross-entropy over all steps; for strings, summed over the five characters."""
+        logits = self.logits(outputs).float()
+        ce = nn.functional.cross_entropy(
+            logits.flatten(0, -2), batch.targets.flatten(), reduction="none"
+        )
+        if self.label_encoding == "string":
+            return ce.view(-1, self.STRING_CHARS).sum(-1).mean()
+        return ce.mean()
+
+    def log_train_metrics(self, outputs: Tensor, batch: Any) -> None:
+        correct = self.predict_labels(outputs) == batch.targets
+        if correct.dim() == 3:
+            correct = correct.all(-1)
+        second = batch.instances == 2
+        acc = (correct & second).sum() / second.sum().clamp_min(1)
+        self.log("train/acc_inst_2", acc, prog_bar=True, batch_size=batch.inputs.shape[0])
+
+    def update_metrics(self, stage: str, outputs: Tensor, batch: Any) -> None:
+        metric = self.val_accuracy if stage == "val" else self.test_accuracy
+        metric.update(self.predict_labels(outputs), batch.targets, batch.instances)
+
+    def report(self, stage: str) -> None:
+        metric = self.val_accuracy if stage == "val" else self.test_accuracy
+        accuracy = metric.compute()
+        for k, value in enumerate(accuracy, start=1):
+            self.log(f"{stage}/acc_inst_{k}", value.float(), prog_bar=(k == 2 and stage == "val"))
+        metric.reset()
+        if stage == "test" and not self.trainer.sanity_checking:
+            row = paper_table(accuracy)
+            name = f"{self.model.memory.__class__.__name__ if self.model.memory else 'no memory'}"
+            payload = {
+                "stage": stage,
+                "model": name,
+                "accuracy_percent": row,
+                "per_instance": [float(a) for a in accuracy.tolist()],
+            }
+            self.write_results("test_results", payload, markdown_table({name: row}))
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        outputs, _ = self(batch.inputs, batch.prev_labels)
+        return {
+            "preds": self.predict_labels(outputs),
+            "targets": batch.targets,
+            "instances": batch.instances,
+        }
+
+
+def _merge(name: str, value: Any, task: dict[str, Any], default: Any) -> Any:
+    """Combine an explicit argument with the value the data module reports."""
+    if name in task:
+        if value is not None and value != task[name]:
+            raise ValueError(
+                f"model {name}={value!r} disagrees with the data module's {name}={task[name]!r}; "
+                f"leave model.init_args.{name} unset (it follows the data) or make them equal."
+            )
+        return task[name]
+    return default if value is None else value

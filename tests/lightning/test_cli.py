@@ -1,0 +1,111 @@
+"""The ``mann`` CLI in-process: every Omniglot config, test reload, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mann_lightning.cli import build_cli, main
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("gp_"))
+FAST = [
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--data.init_args.train_batches_per_epoch=2",
+    "--data.init_args.val_batches=1",
+    "--data.init_args.test_batches=1",
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, omniglot: Path) -> Path:
+    monkeypatch.chdir(tmp_path)  # configs write to ./runs
+    return tmp_path
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_config_fits_and_tests(config: Path, workdir: Path) -> None:
+    name = config.stem
+    main(["fit", "--config", str(config), "--trainer.max_steps=2", *FAST])
+    best = workdir / "runs" / name / "checkpoints" / "best.ckpt"
+    last = workdir / "runs" / name / "checkpoints" / "last.ckpt"
+    assert best.is_file() and last.is_file()
+    main(["test", "--config", str(config), f"--ckpt_path={best}", *FAST])
+    results = sorted((workdir / "runs" / name).glob("version_*/test_results.json"))
+    assert results, "mann test must write test_results.json next to the logs"
+    payload = json.loads(results[-1].read_text())
+    assert list(payload["accuracy_percent"]) == ["1st", "2nd", "3rd", "4th", "5th", "10th"]
+    assert (results[-1].with_suffix(".md")).read_text().startswith("| model |")
+
+
+def test_resume_continues_optimizer_steps_and_data(workdir: Path) -> None:
+    config = str(REPO / "configs" / "demo.yaml")
+    straight = build_cli(["fit", "--config", config, "--trainer.max_steps=6", *FAST])
+    weights = {k: v.clone() for k, v in straight.model.state_dict().items()}
+
+    for folder in (workdir / "runs").iterdir():
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file():
+                    path.unlink()
+    build_cli(["fit", "--config", config, "--trainer.max_steps=4", *FAST])
+    resumed = build_cli(["fit", "--config", config, "--trainer.max_steps=6", "--ckpt_path=last", *FAST])
+    assert resumed.trainer.global_step == 6
+    assert resumed.datamodule.train_batches_drawn == 6
+    for key, value in resumed.model.state_dict().items():
+        torch.testing.assert_close(value, weights[key], msg=f"{key} differs after resume")
+
+
+def test_checkpoint_alone_rebuilds_the_model(workdir: Path) -> None:
+    from mann_lightning.module import MANNClassifier
+
+    config = str(REPO / "configs" / "omniglot_15way_string_ntm.yaml")
+    cli = build_cli(["fit", "--config", config, "--trainer.max_steps=1", *FAST])
+    ckpt = workdir / "runs" / "omniglot_15way_string_ntm" / "checkpoints" / "last.ckpt"
+    loaded = MANNClassifier.load_from_checkpoint(ckpt)
+    assert type(loaded.model.memory).__name__ == "NTMMemory"
+    assert loaded.label_encoding == "string" and loaded.num_classes == 15
+    for key, value in cli.model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
+def test_python_module_entry_point_prints_config(workdir: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mann_lightning", "fit", "--config",
+         str(REPO / "configs" / "demo.yaml"), "--print_config"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout
+    assert "mann_lightning.module.MANNClassifier" in out
+    assert "mann_lightning.memory.LRUAMemory" in out
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--data.init_args.num_classes=500"], "num_classes"),
+        (["--model.init_args.memory.init_args.num_reads=64"], "num_reads"),
+        (["--model.init_args.num_classes=7"], "disagrees"),
+    ],
+)
+def test_invalid_settings_stop_before_training(
+    workdir: Path, override: list[str], message: str
+) -> None:
+    config = str(REPO / "configs" / "demo.yaml")
+    with pytest.raises((ValueError, SystemExit)) as error:
+        main(["fit", "--config", config, "--trainer.max_steps=1", *FAST, *override])
+    text = str(error.value) + str(error.value.__context__ or "")
+    assert message in text
+    assert not list((workdir / "runs").rglob("*.ckpt")), "nothing may be trained"
+
+
+def test_unknown_label_encoding_is_rejected(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    config = str(REPO / "configs" / "demo.yaml")
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", config, "--data.init_args.label_encoding=binary"])
+    assert "label_encoding" in capsys.readouterr().err
