@@ -26,20 +26,15 @@ from mann_lightning.memory import LRUAMemory
 from mann_lightning.model import MANN
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 3) -> float:
-    """Median wall time of ``fn`` in milliseconds (synchronising CUDA)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall time of one call of ``fn`` in milliseconds (synchronising CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return 1000 * (time.perf_counter() - start)
 
 
 def make_sampler(
@@ -84,10 +79,19 @@ def measure(args: argparse.Namespace, classes: int, device: torch.device) -> tup
         loss.backward()
         optimizer.step()
 
-    counter = iter(range(10**9))
-    train_ms = timed(lambda: sample_train(next(counter)), device, args.repeats)
-    eval_ms = timed(lambda: sample_eval(next(counter)), device, args.repeats)
-    step_ms = timed(train_step, device, max(3, args.repeats // 4), warmup=2)
+    for index in range(3):  # warm-up
+        sample_train(index), sample_eval(index), train_step()
+    # interleaved, so that both see the same machine load; medians over the repeats
+    times: list[tuple[float, float, float]] = []
+    for index in range(args.repeats):
+        times.append(
+            (
+                timed(lambda i=index: sample_train(i), device),
+                timed(lambda i=index: sample_eval(i), device),
+                timed(train_step, device),
+            )
+        )
+    train_ms, eval_ms, step_ms = (statistics.median(column) for column in zip(*times, strict=True))
     return train_ms, eval_ms, step_ms
 
 
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--classes", type=int, nargs="+", default=[5])
     parser.add_argument("--root", default=None, help="Omniglot folder (else MANN_DATA_DIR)")
     parser.add_argument("--synthetic", action="store_true", help="random images, no data")

@@ -103,6 +103,12 @@ class MANNModule(LightningModule):
         self.hparams.update(values)
         self._hparams_initial = copy.deepcopy(self._hparams)
 
+    def describe(self) -> str:
+        """A short model name for result tables, e.g. ``LSTM + LRUAMemory``."""
+        controller = type(self.model.controller).__name__.removesuffix("Controller")
+        memory = self.model.memory
+        return f"{controller} + {type(memory).__name__}" if memory else f"{controller} (no memory)"
+
     # ------------------------------------------------------------------ task hooks
     def loss(self, outputs: Tensor, batch: Any) -> Tensor:
         """Training loss of a batch; implemented by the task."""
@@ -290,19 +296,21 @@ class MANNClassifier(MANNModule):
     def report(self, stage: str) -> None:
         metric = self.val_accuracy if stage == "val" else self.test_accuracy
         accuracy = metric.compute()
+        with metric.sync_context():  # step counts summed over all processes
+            steps = metric.total.tolist()
         for k, value in enumerate(accuracy, start=1):
             self.log(f"{stage}/acc_inst_{k}", value.float(), prog_bar=(k == 2 and stage == "val"))
         metric.reset()
         if stage == "test" and not self.trainer.sanity_checking:
             row = paper_table(accuracy)
-            name = f"{self.model.memory.__class__.__name__ if self.model.memory else 'no memory'}"
             payload = {
                 "stage": stage,
-                "model": name,
+                "model": self.describe(),
                 "accuracy_percent": row,
                 "per_instance": [float(a) for a in accuracy.tolist()],
+                "steps_per_instance": steps,
             }
-            self.write_results("test_results", payload, markdown_table({name: row}))
+            self.write_results("test_results", payload, markdown_table({self.describe(): row}))
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
         outputs, _ = self(batch.inputs, batch.prev_labels)

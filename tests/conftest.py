@@ -38,5 +38,7 @@ def omniglot() -> Path:
     """Skip tests that need Omniglot when no copy is available."""
     root = omniglot_root()
     if root is None or not (root / "images_background.npz").is_file():
-        pytest.skip("Omniglot arrays not found: set MANN_DATA_DIR or provide ../shared/data/omniglot")
+        pytest.skip(
+            "Omniglot arrays not found: set MANN_DATA_DIR or provide ../shared/data/omniglot"
+        )
     return root

@@ -172,3 +172,9 @@ def test_jitter_ranges() -> None:
     assert torch.allclose(mass, torch.full_like(mass, 4.0), atol=0.05)
     rotated = random_affine(images, torch.Generator().manual_seed(0), 0.0, 10.0)
     assert torch.allclose(rotated.sum((1, 2)), torch.full((500,), 4.0), atol=0.1)
+
+
+def test_thread_setting_is_restored() -> None:
+    before = torch.get_num_threads()
+    _sample(max_translation=0.1, max_rotation=10.0)
+    assert torch.get_num_threads() == before

@@ -55,7 +55,9 @@ def test_resume_continues_optimizer_steps_and_data(workdir: Path) -> None:
                 if path.is_file():
                     path.unlink()
     build_cli(["fit", "--config", config, "--trainer.max_steps=4", *FAST])
-    resumed = build_cli(["fit", "--config", config, "--trainer.max_steps=6", "--ckpt_path=last", *FAST])
+    resumed = build_cli(
+        ["fit", "--config", config, "--trainer.max_steps=6", "--ckpt_path=last", *FAST]
+    )
     assert resumed.trainer.global_step == 6
     assert resumed.datamodule.train_batches_drawn == 6
     for key, value in resumed.model.state_dict().items():
@@ -77,9 +79,19 @@ def test_checkpoint_alone_rebuilds_the_model(workdir: Path) -> None:
 
 def test_python_module_entry_point_prints_config(workdir: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "mann_lightning", "fit", "--config",
-         str(REPO / "configs" / "demo.yaml"), "--print_config"],
-        capture_output=True, text=True, check=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mann_lightning",
+            "fit",
+            "--config",
+            str(REPO / "configs" / "demo.yaml"),
+            "--print_config",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     ).stdout
     assert "mann_lightning.module.MANNClassifier" in out
     assert "mann_lightning.memory.LRUAMemory" in out
