@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .lstm_function import LSTMCellFunction
 from .specs import from_spec
 
 
@@ -165,11 +166,8 @@ class LSTMController(Controller):
     ) -> tuple[Tensor, LSTMState]:
         hidden, cell = prev_state
         gates = self._recurrent(projected, torch.cat([reads, hidden.to(reads.dtype)], dim=-1))
-        u = self.hidden_size
-        sig, candidate = gates.split([3 * u, u], dim=1)
-        input_gate, forget_gate, output_gate = torch.sigmoid(sig).chunk(3, dim=1)
-        cell = torch.addcmul(forget_gate * cell, input_gate, torch.tanh(candidate))
-        hidden = output_gate * torch.tanh(cell)
+        dtype = torch.promote_types(gates.dtype, cell.dtype)  # keep c_t in full precision
+        hidden, cell = LSTMCellFunction.apply(gates.to(dtype), cell.to(dtype))
         return hidden, LSTMState(hidden, cell)
 
 

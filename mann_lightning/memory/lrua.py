@@ -14,12 +14,14 @@ computed on detached tensors.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .base import Memory, cosine_similarity, resolve_device_dtype
+from .base import Memory, resolve_device_dtype
+from .lrua_function import LRUAStepFunction
 
 
 class LRUAState(NamedTuple):
@@ -132,22 +134,24 @@ class LRUAMemory(Memory):
             ``(r_t, state_t)``: reads ``[batch, heads, word]`` (eq. 4) and the new state.
         """
         memory, usage, read_weights, least_used, _ = prev_state
-
-        # eq. 7: w^w_t = sig(alpha) w^r_{t-1} + (1 - sig(alpha)) w^lu_{t-1}, [B, H, N].
-        # (lerp does not promote dtypes; under autocast the gate may be bf16.)
-        dtype = read_weights.dtype
-        gate = torch.sigmoid(alpha).unsqueeze(-1).to(dtype)
-        write_weights = torch.lerp(least_used.unsqueeze(1).to(dtype), read_weights, gate)
-
-        # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6 below),
-        # then eq. 8: M_t(i) = M_{t-1}(i) + sum_h w^w_t(h, i) k_t(h), [B, N, W].
+        # The memory math runs in the state's precision even under autocast (a bf16 memory
+        # would lose the small additions of eq. 8); keys may arrive in bf16.
+        dtype = torch.promote_types(keys.dtype, memory.dtype)
+        # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6).
         erase = torch.argmin(usage, dim=-1).view(-1, 1, 1).expand(-1, 1, memory.shape[-1])
-        memory = torch.scatter(memory, 1, erase, 0.0)
-        memory = torch.baddbmm(memory, write_weights.transpose(1, 2), keys)
-
-        # eqs. 2-4: cosine similarity, softmax over slots, weighted read, [B, H, N] / [B, H, W].
-        read_weights = torch.softmax(cosine_similarity(keys, memory, self.eps), dim=-1)
-        reads = torch.bmm(read_weights, memory)
+        gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
+        autocast = torch.is_autocast_enabled(keys.device.type)
+        with torch.autocast(keys.device.type, enabled=False) if autocast else nullcontext():
+            # eqs. 7, 8, 2-4 as one autograd node (see lrua_function.py).
+            reads, memory, read_weights, write_weights = LRUAStepFunction.apply(
+                keys.to(dtype),
+                gate,
+                memory.to(dtype),
+                read_weights.to(dtype),
+                least_used.to(dtype).unsqueeze(1),
+                erase,
+                self.eps,
+            )
 
         # eq. 5: w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t, then eq. 6: mark the
         # num_reads smallest usages (stable sort: ties go to the lower index). No gradient.
