@@ -1,4 +1,4 @@
-"""Callbacks of the Lightning layer.
+"""Callbacks of the Lightning layer: memory pictures and prediction files.
 
 :class:`MemoryTraceLogger` draws what the memory did over one validation episode: usage
 ``w^u_t`` (eq. 5) and write weights ``w^w_t`` (eq. 7, summed over heads) against time for
@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
@@ -101,3 +101,36 @@ def draw_trace(images: dict[str, Tensor], path: Path, title: str) -> Path:
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Write what ``mann predict`` returns to ``predictions.pt`` next to the run's logs.
+
+    Each task's ``predict_step`` returns a dict of ``[batch, time, ...]`` tensors; batches are
+    concatenated along the batch axis and saved with ``torch.save`` (one file per process,
+    ``predictions_rank<r>.pt`` under DDP).
+
+    Args:
+        filename: File name inside the run's log folder.
+    """
+
+    def __init__(self, filename: str = "predictions.pt") -> None:
+        super().__init__(write_interval="epoch")
+        self.filename = filename
+
+    def write_on_epoch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any,
+        batch_indices: Any,
+    ) -> None:  # fmt: skip
+        batches = (
+            predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        )
+        if not batches:
+            return
+        merged = {key: torch.cat([b[key].cpu() for b in batches]) for key in batches[0]}
+        name = self.filename
+        if trainer.world_size > 1:
+            name = name.replace(".pt", f"_rank{trainer.global_rank}.pt")
+        path = Path(pl_module.results_dir()) / name  # type: ignore[attr-defined]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(merged, path)

@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 
-from ..module import MANNModule, _merge
+from ..module import MANNModule, merge_task_value
 from .data import GPEpisodeBatch
 from .gp import (
     GPPrior,
@@ -56,10 +56,10 @@ class MANNRegressor(MANNModule):
         **kwargs: Any,
     ) -> None:
         task = dict(task or {})
-        x_dim = _merge("x_dim", x_dim, task, default=None)
+        x_dim = merge_task_value("x_dim", x_dim, task, default=None)
         if prior is not None:
             prior = dict(GPPrior(**prior).check()._asdict())
-        prior = _merge("prior", prior, task, default=None)
+        prior = merge_task_value("prior", prior, task, default=None)
         if x_dim is None or x_dim < 1:
             raise ValueError(
                 f"MANNRegressor: x_dim must be >= 1, got {x_dim}; set model.init_args.x_dim "

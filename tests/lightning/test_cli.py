@@ -44,6 +44,18 @@ def test_every_config_fits_and_tests(config: Path, workdir: Path) -> None:
     assert (results[-1].with_suffix(".md")).read_text().startswith("| model |")
 
 
+def test_validate_and_predict_write_outputs(workdir: Path) -> None:
+    config = str(REPO / "configs" / "demo.yaml")
+    main(["fit", "--config", config, "--trainer.max_steps=1", *FAST])
+    ckpt = workdir / "runs" / "demo" / "checkpoints" / "last.ckpt"
+    main(["validate", "--config", config, f"--ckpt_path={ckpt}", *FAST])
+    main(["predict", "--config", config, f"--ckpt_path={ckpt}", *FAST])
+    (path,) = (workdir / "runs" / "demo").glob("version_*/predictions.pt")
+    predictions = torch.load(path)
+    assert predictions["preds"].shape == (16, 50) == predictions["targets"].shape
+    assert set(predictions["instances"].unique().tolist()) == set(range(1, 11))
+
+
 def test_resume_continues_optimizer_steps_and_data(workdir: Path) -> None:
     config = str(REPO / "configs" / "demo.yaml")
     straight = build_cli(["fit", "--config", config, "--trainer.max_steps=6", *FAST])
@@ -65,7 +77,7 @@ def test_resume_continues_optimizer_steps_and_data(workdir: Path) -> None:
 
 
 def test_checkpoint_alone_rebuilds_the_model(workdir: Path) -> None:
-    from mann_lightning.module import MANNClassifier
+    from mann_lightning.classifier import MANNClassifier
 
     config = str(REPO / "configs" / "omniglot_15way_string_ntm.yaml")
     cli = build_cli(["fit", "--config", config, "--trainer.max_steps=1", *FAST])
@@ -93,7 +105,7 @@ def test_python_module_entry_point_prints_config(workdir: Path) -> None:
         check=True,
         timeout=300,
     ).stdout
-    assert "mann_lightning.module.MANNClassifier" in out
+    assert "mann_lightning.classifier.MANNClassifier" in out
     assert "mann_lightning.memory.LRUAMemory" in out
 
 

@@ -1,0 +1,127 @@
+"""The paper's Omniglot task: few-shot classification of episodes (Tables 1 and 2)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from torch import Tensor, nn
+
+from .metrics import InstanceAccuracy, markdown_table, paper_table
+from .module import MANNModule, merge_task_value
+
+
+class MANNClassifier(MANNModule):
+    """Few-shot classification of episodes (the paper's Omniglot task).
+
+    Args:
+        num_classes: Classes per episode ``N``; taken from the data module when None.
+        label_encoding: ``"onehot"`` (N outputs) or ``"string"`` (five characters of
+            five values: 25 outputs read as five softmaxes); from the data when None.
+        input_size: Features of ``x_t`` (400 for 20x20 images); from the data when None.
+        task: Filled in by the CLI from ``data.task``; explicit arguments must agree.
+        max_instances: Presentations tracked by the accuracy metric (paper: 10).
+        **kwargs: Memory, controller and optimisation arguments of :class:`MANNModule`.
+    """
+
+    STRING_CHARS = 5
+    STRING_VALUES = 5
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        label_encoding: Literal["onehot", "string"] | None = None,
+        input_size: int | None = None,
+        task: dict[str, Any] | None = None,
+        max_instances: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        task = dict(task or {})
+        num_classes = merge_task_value("num_classes", num_classes, task, default=None)
+        label_encoding = merge_task_value("label_encoding", label_encoding, task, default="onehot")
+        input_size = merge_task_value("input_size", input_size, task, default=400)
+        if num_classes is None or num_classes < 2:
+            raise ValueError(
+                f"MANNClassifier: num_classes must be >= 2 (classes per episode), got {num_classes}; "
+                "set model.init_args.num_classes or use a data module that provides it."
+            )
+        if label_encoding == "onehot":
+            num_outputs = num_classes
+        elif label_encoding == "string":
+            if num_classes > self.STRING_VALUES**self.STRING_CHARS:
+                raise ValueError(f"string labels name at most 3125 classes, got {num_classes}.")
+            num_outputs = self.STRING_CHARS * self.STRING_VALUES
+        else:
+            raise ValueError(
+                f"Unknown label_encoding {label_encoding!r}: use 'onehot' or 'string'."
+            )
+        super().__init__(
+            input_size=input_size, num_outputs=num_outputs, label_size=num_outputs, **kwargs
+        )
+        self.save_hyperparameters()
+        self.save_specs_in_hparams()
+        self.store_resolved_hparams(
+            num_classes=num_classes, label_encoding=label_encoding, input_size=input_size
+        )
+        self.num_classes = num_classes
+        self.label_encoding = label_encoding
+        self.val_accuracy = InstanceAccuracy(max_instances)
+        self.test_accuracy = InstanceAccuracy(max_instances)
+
+    def logits(self, outputs: Tensor) -> Tensor:
+        """``[B, T, N]`` for one-hot labels, ``[B, T, 5, 5]`` (chars x values) for strings."""
+        if self.label_encoding == "string":
+            return outputs.unflatten(-1, (self.STRING_CHARS, self.STRING_VALUES))
+        return outputs
+
+    def predict_labels(self, outputs: Tensor) -> Tensor:
+        """Predicted labels, shaped like the targets."""
+        return self.logits(outputs).argmax(-1)
+
+    def loss(self, outputs: Tensor, batch: Any) -> Tensor:
+        """Cross-entropy over all steps; for strings, summed over the five characters."""
+        logits = self.logits(outputs).float()
+        ce = nn.functional.cross_entropy(
+            logits.flatten(0, -2), batch.targets.flatten(), reduction="none"
+        )
+        if self.label_encoding == "string":
+            return ce.view(-1, self.STRING_CHARS).sum(-1).mean()
+        return ce.mean()
+
+    def log_train_metrics(self, outputs: Tensor, batch: Any) -> None:
+        correct = self.predict_labels(outputs) == batch.targets
+        if correct.dim() == 3:
+            correct = correct.all(-1)
+        second = batch.instances == 2
+        acc = (correct & second).sum() / second.sum().clamp_min(1)
+        self.log("train/acc_inst_2", acc, prog_bar=True, batch_size=batch.inputs.shape[0])
+
+    def update_metrics(self, stage: str, outputs: Tensor, batch: Any) -> None:
+        metric = self.val_accuracy if stage == "val" else self.test_accuracy
+        metric.update(self.predict_labels(outputs), batch.targets, batch.instances)
+
+    def report(self, stage: str) -> None:
+        metric = self.val_accuracy if stage == "val" else self.test_accuracy
+        accuracy = metric.compute()
+        with metric.sync_context():  # step counts summed over all processes
+            steps = metric.total.tolist()
+        for k, value in enumerate(accuracy, start=1):
+            self.log(f"{stage}/acc_inst_{k}", value.float(), prog_bar=(k == 2 and stage == "val"))
+        metric.reset()
+        if stage == "test" and not self.trainer.sanity_checking:
+            row = paper_table(accuracy)
+            payload = {
+                "stage": stage,
+                "model": self.describe(),
+                "accuracy_percent": row,
+                "per_instance": [float(a) for a in accuracy.tolist()],
+                "steps_per_instance": steps,
+            }
+            self.write_results("test_results", payload, markdown_table({self.describe(): row}))
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        outputs, _ = self(batch.inputs, batch.prev_labels)
+        return {
+            "preds": self.predict_labels(outputs),
+            "targets": batch.targets,
+            "instances": batch.instances,
+        }
