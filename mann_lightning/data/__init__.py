@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .augment import random_affine, rotate90
 from .cache import OmniglotArrays, load_omniglot
-from .datamodule import EpisodeStream, OmniglotEpisodes
+from .datamodule import OmniglotEpisodes
 from .download import OFFICIAL_FILES, FileSpec, download_file, download_official
 from .episodes import (
     NUM_STRINGS,
@@ -24,12 +24,14 @@ from .episodes import (
 from .errors import OmniglotDataError, OmniglotNotFoundError
 from .sources import Source, cache_root, read_official, resolve_sources
 from .splits import ClassSet, alphabet_split, make_classes, paper_split, split_characters
+from .stream import EpisodeDataModule, EpisodeStream, Stage, stream_seed
 
 __all__ = [
     "NUM_STRINGS",
     "OFFICIAL_FILES",
     "ClassSet",
     "EpisodeBatch",
+    "EpisodeDataModule",
     "EpisodeStream",
     "FileSpec",
     "LabelEncoding",
@@ -38,6 +40,7 @@ __all__ = [
     "OmniglotEpisodes",
     "OmniglotNotFoundError",
     "Source",
+    "Stage",
     "alphabet_split",
     "cache_root",
     "code_to_string",
@@ -55,5 +58,6 @@ __all__ = [
     "rotate90",
     "sample_episodes",
     "split_characters",
+    "stream_seed",
     "string_to_code",
 ]

@@ -8,38 +8,19 @@ length, so no DataLoader workers are involved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
-import lightning as L
 import torch
 
 from .cache import OmniglotArrays, load_omniglot
 from .episodes import EpisodeBatch, LabelEncoding, check_episode_shape, label_size, sample_episodes
-from .splits import SPLIT_SIZES, ClassSet, SplitName, make_classes, split_characters, stream_seed
+from .splits import SPLIT_SIZES, ClassSet, SplitName, make_classes, split_characters
+from .stream import EpisodeDataModule, Stage
 
 log = logging.getLogger(__name__)
-Stage = Literal["train", "val", "test"]
 
 
-class EpisodeStream:
-    """Re-iterable sequence of episode batches of one stage (what the dataloaders return)."""
-
-    def __init__(self, module: OmniglotEpisodes, stage: Stage) -> None:
-        self.module, self.stage = module, stage
-
-    def __len__(self) -> int:
-        return len(self.module._indices(self.stage))
-
-    def __iter__(self) -> Iterator[EpisodeBatch]:
-        for index in self.module._indices(self.stage):
-            if self.stage == "train":
-                index = self.module.train_batches_drawn
-                self.module.train_batches_drawn += 1
-            yield self.module.batch(self.stage, index)
-
-
-class OmniglotEpisodes(L.LightningDataModule):
+class OmniglotEpisodes(EpisodeDataModule):
     """Batches of Omniglot episodes (Santoro et al. 2016) for fit / validate / test / predict.
 
     Training episodes come from the training characters (with rotation classes and per-image
@@ -96,7 +77,7 @@ class OmniglotEpisodes(L.LightningDataModule):
         eval_seed: int = 1234,
         download: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(train_batches_per_epoch, val_batches, test_batches, seed, eval_seed)
         self.save_hyperparameters()
         if split not in SPLIT_SIZES:
             raise ValueError(f"Unknown split {split!r}; use 'paper' or 'alphabet'.")
@@ -104,9 +85,6 @@ class OmniglotEpisodes(L.LightningDataModule):
         for name, value, low in (
             ("image_size", image_size, 1),
             ("batch_size", batch_size, 1),
-            ("train_batches_per_epoch", train_batches_per_epoch, 1),
-            ("val_batches", val_batches, 0),
-            ("test_batches", test_batches, 0),
         ):
             if value < low:
                 raise ValueError(f"OmniglotEpisodes: {name} must be >= {low}, got {value}.")
@@ -120,12 +98,7 @@ class OmniglotEpisodes(L.LightningDataModule):
         self.label_encoding: LabelEncoding = label_encoding
         self.split, self.split_seed, self.rotations = split, split_seed, rotations
         self.max_translation, self.max_rotation = max_translation, max_rotation
-        self.train_batches_per_epoch = train_batches_per_epoch
-        self.val_batches, self.test_batches = val_batches, test_batches
-        self.seed, self.eval_seed = seed, eval_seed
-        self.train_batches_drawn = 0
         self.arrays: OmniglotArrays | None = None
-        self.device = torch.device("cpu")
         self._images: torch.Tensor | None = None
         self._classes: dict[str, ClassSet] = {}
         train, held_out = SPLIT_SIZES[split]
@@ -174,8 +147,7 @@ class OmniglotEpisodes(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Load the images onto the trainer's root device (CPU without a trainer)."""
-        trainer = getattr(self, "trainer", None)
-        self.to_device(trainer.strategy.root_device if trainer is not None else "cpu")
+        self.to_device(self.trainer_device())
 
     def to_device(self, device: torch.device | str) -> OmniglotEpisodes:
         """Load the data if needed and keep it on ``device``, where batches are then sampled."""
@@ -205,11 +177,8 @@ class OmniglotEpisodes(L.LightningDataModule):
         if self._images is None:
             self.setup()
         assert self._images is not None
-        trainer = getattr(self, "trainer", None)
-        rank = trainer.global_rank if trainer is not None else 0
         train = stage == "train"
-        parts = (self.seed, "train", rank, index) if train else (self.eval_seed, stage, index)
-        generator = torch.Generator(device=self.device).manual_seed(stream_seed(*parts))
+        generator = self.generator(stage, index)
         classes = self._classes["train" if train else "eval"]
         return sample_episodes(
             self._images,
@@ -224,34 +193,10 @@ class OmniglotEpisodes(L.LightningDataModule):
             self.max_rotation if train else 0.0,
         )
 
-    def _indices(self, stage: Stage) -> range:
-        """Batch indices this rank draws (training indices are taken from the counter)."""
-        if stage == "train":
-            return range(self.train_batches_per_epoch)
-        trainer = getattr(self, "trainer", None)
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        return range(rank, self.val_batches if stage == "val" else self.test_batches, world)
-
-    def train_dataloader(self) -> EpisodeStream:
-        """Training batches, continuing the stream from :attr:`train_batches_drawn`."""
-        return EpisodeStream(self, "train")
-
-    def val_dataloader(self) -> EpisodeStream:
-        """The fixed validation batches (this rank's share)."""
-        return EpisodeStream(self, "val")
-
-    def test_dataloader(self) -> EpisodeStream:
-        """The fixed test batches (this rank's share)."""
-        return EpisodeStream(self, "test")
-
-    def predict_dataloader(self) -> EpisodeStream:
-        """The test batches."""
-        return EpisodeStream(self, "test")
-
     def state_dict(self) -> dict[str, Any]:
         """Position in the training stream and the current episode shape."""
         return {
-            "train_batches_drawn": self.train_batches_drawn,
+            **super().state_dict(),
             "num_classes": self.num_classes,
             "samples_per_class": self.samples_per_class,
         }
@@ -259,4 +204,4 @@ class OmniglotEpisodes(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Resume the training stream where :meth:`state_dict` left it."""
         self.set_episode_shape(state_dict["num_classes"], state_dict["samples_per_class"])
-        self.train_batches_drawn = int(state_dict["train_batches_drawn"])
+        super().load_state_dict(state_dict)

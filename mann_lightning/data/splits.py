@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal, NamedTuple
 
 import torch
@@ -72,9 +71,3 @@ def make_classes(characters: Tensor, rotations: bool) -> ClassSet:
         return ClassSet(characters, None)
     turns = torch.arange(4).repeat_interleave(characters.numel())
     return ClassSet(characters.repeat(4), turns)
-
-
-def stream_seed(*parts: object) -> int:
-    """A 63-bit seed derived from ``parts`` (e.g. ``(seed, "train", rank, index)``)."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1

@@ -7,7 +7,7 @@ See ``docs/regression.md``. Entry points: :class:`GPEpisodes` (data), :class:`MA
 
 from __future__ import annotations
 
-from .data import GPEpisodeBatch, GPEpisodes, GPStream, sample_gp_episodes
+from .data import GPEpisodeBatch, GPEpisodes, sample_gp_episodes
 from .gp import (
     GPPrior,
     gaussian_log_likelihood,
@@ -26,7 +26,6 @@ __all__ = [
     "GPEpisodeBatch",
     "GPEpisodes",
     "GPPrior",
-    "GPStream",
     "MANNRegressor",
     "StepLogLikelihood",
     "gaussian_log_likelihood",

@@ -9,17 +9,13 @@ a stage is a deterministic function of the seed, the stage, the rank and ``i``.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-import lightning as L
 import torch
 from torch import Tensor
 
+from ..data.stream import EpisodeDataModule, Stage
 from .gp import GPPrior, KernelName, sample_gp
-
-Stage = Literal["train", "val", "test"]
 
 
 class GPEpisodeBatch(NamedTuple):
@@ -36,12 +32,6 @@ class GPEpisodeBatch(NamedTuple):
     prev_labels: Tensor
     targets: Tensor
     function: Tensor
-
-
-def stream_seed(*parts: object) -> int:
-    """A 63-bit seed derived from ``parts`` (e.g. ``(seed, "train", rank, index)``)."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def sample_gp_episodes(
@@ -64,24 +54,7 @@ def sample_gp_episodes(
     return GPEpisodeBatch(x.float(), prev, targets, f)
 
 
-class GPStream:
-    """Re-iterable sequence of one stage's batches (what the dataloaders return)."""
-
-    def __init__(self, module: GPEpisodes, stage: Stage) -> None:
-        self.module, self.stage = module, stage
-
-    def __len__(self) -> int:
-        return len(self.module._indices(self.stage))
-
-    def __iter__(self) -> Iterator[GPEpisodeBatch]:
-        for index in self.module._indices(self.stage):
-            if self.stage == "train":
-                index = self.module.train_batches_drawn
-                self.module.train_batches_drawn += 1
-            yield self.module.batch(self.stage, index)
-
-
-class GPEpisodes(L.LightningDataModule):
+class GPEpisodes(EpisodeDataModule):
     """Episodes of functions drawn from a GP prior with fixed hyperparameters.
 
     Args:
@@ -119,7 +92,7 @@ class GPEpisodes(L.LightningDataModule):
         seed: int = 0,
         eval_seed: int = 1234,
     ) -> None:
-        super().__init__()
+        super().__init__(train_batches_per_epoch, val_batches, test_batches, seed, eval_seed)
         # x_dim reaches the model through ``task``; kept out of the data's hparams because
         # Lightning refuses to log a key that both carry with different values (the
         # model's is None when it follows the data).
@@ -128,9 +101,6 @@ class GPEpisodes(L.LightningDataModule):
             ("x_dim", x_dim, 1),
             ("episode_length", episode_length, 1),
             ("batch_size", batch_size, 1),
-            ("train_batches_per_epoch", train_batches_per_epoch, 1),
-            ("val_batches", val_batches, 0),
-            ("test_batches", test_batches, 0),
         ):
             if value < low:
                 raise ValueError(f"GPEpisodes: {name} must be >= {low}, got {value}.")
@@ -140,11 +110,6 @@ class GPEpisodes(L.LightningDataModule):
         self.x_dim, self.episode_length = x_dim, episode_length
         self.x_low, self.x_high = x_low, x_high
         self.batch_size = batch_size
-        self.train_batches_per_epoch = train_batches_per_epoch
-        self.val_batches, self.test_batches = val_batches, test_batches
-        self.seed, self.eval_seed = seed, eval_seed
-        self.train_batches_drawn = 0
-        self.device = torch.device("cpu")
 
     @property
     def task(self) -> dict[str, Any]:
@@ -153,51 +118,12 @@ class GPEpisodes(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Sample on the trainer's root device (CPU without a trainer)."""
-        trainer = getattr(self, "trainer", None)
-        self.device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        self.device = self.trainer_device()
 
     def batch(self, stage: Stage, index: int) -> GPEpisodeBatch:
         """Batch ``index`` of a stage, a deterministic function of the seeds, rank and index."""
-        trainer = getattr(self, "trainer", None)
-        rank = trainer.global_rank if trainer is not None else 0
-        parts = (
-            (self.seed, "train", rank, index)
-            if stage == "train"
-            else (self.eval_seed, stage, index)
-        )
-        generator = torch.Generator(device=self.device).manual_seed(stream_seed(*parts))
+        generator = self.generator(stage, index)
         return sample_gp_episodes(
             self.prior, self.batch_size, self.episode_length, self.x_dim,
             self.x_low, self.x_high, generator, self.device,
         )  # fmt: skip
-
-    def _indices(self, stage: Stage) -> range:
-        if stage == "train":
-            return range(self.train_batches_per_epoch)
-        trainer = getattr(self, "trainer", None)
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        return range(rank, self.val_batches if stage == "val" else self.test_batches, world)
-
-    def train_dataloader(self) -> GPStream:
-        """Training batches, continuing the stream from :attr:`train_batches_drawn`."""
-        return GPStream(self, "train")
-
-    def val_dataloader(self) -> GPStream:
-        """The fixed validation batches (this rank's share)."""
-        return GPStream(self, "val")
-
-    def test_dataloader(self) -> GPStream:
-        """The fixed test batches (this rank's share)."""
-        return GPStream(self, "test")
-
-    def predict_dataloader(self) -> GPStream:
-        """The test batches."""
-        return GPStream(self, "test")
-
-    def state_dict(self) -> dict[str, Any]:
-        """Position in the training stream (for resuming)."""
-        return {"train_batches_drawn": self.train_batches_drawn}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Resume the training stream where :meth:`state_dict` left it."""
-        self.train_batches_drawn = int(state_dict["train_batches_drawn"])

@@ -127,8 +127,8 @@ def test_ranks_draw_different_training_and_disjoint_evaluation(data_dir: Path) -
         )
         module.setup("fit")
     assert [len(m.val_dataloader()) for m in modules] == [3, 2]
-    assert list(modules[0]._indices("test")) == [0, 2, 4, 6] and list(
-        modules[1]._indices("test")
+    assert list(modules[0].batch_indices("test")) == [0, 2, 4, 6] and list(
+        modules[1].batch_indices("test")
     ) == [1, 3, 5]
     assert not torch.equal(modules[0].batch("train", 0).inputs, modules[1].batch("train", 0).inputs)
 

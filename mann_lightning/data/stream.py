@@ -1,0 +1,134 @@
+"""What every episode data module shares: seeded batch streams, DDP shares, resuming.
+
+A task's data module (Omniglot classification, GP regression, ...) subclasses
+:class:`EpisodeDataModule` and implements :meth:`EpisodeDataModule.batch`; this base supplies
+the dataloaders (plain re-iterable objects, batches sampled on the device, no workers), the
+seeding rule, each DDP rank's share of the fixed evaluation batches, and the training-stream
+position stored in checkpoints so that a resumed run continues the same data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import lightning as L
+import torch
+
+Stage = Literal["train", "val", "test"]
+
+
+def stream_seed(*parts: object) -> int:
+    """A 63-bit seed derived from ``parts`` (e.g. ``(seed, "train", rank, index)``)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class EpisodeStream:
+    """Re-iterable sequence of one stage's batches (what the dataloaders return)."""
+
+    def __init__(self, module: EpisodeDataModule, stage: Stage) -> None:
+        self.module, self.stage = module, stage
+
+    def __len__(self) -> int:
+        return len(self.module.batch_indices(self.stage))
+
+    def __iter__(self) -> Iterator[Any]:
+        for index in self.module.batch_indices(self.stage):
+            if self.stage == "train":
+                index = self.module.train_batches_drawn
+                self.module.train_batches_drawn += 1
+            yield self.module.batch(self.stage, index)
+
+
+class EpisodeDataModule(L.LightningDataModule):
+    """Base of the episode data modules.
+
+    Args:
+        train_batches_per_epoch: Training batches per epoch (the stream never repeats).
+        val_batches: Fixed validation batches (shared out among DDP ranks).
+        test_batches: Fixed test (and predict) batches (shared out among DDP ranks).
+        seed: Seed of the training stream: batch ``i`` depends only on ``(seed, rank, i)``.
+        eval_seed: Seed of the validation/test batches, independent of ``seed`` so runs
+            with different training seeds are evaluated on the same episodes.
+    """
+
+    def __init__(
+        self,
+        train_batches_per_epoch: int,
+        val_batches: int,
+        test_batches: int,
+        seed: int,
+        eval_seed: int,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        for key, value, low in (
+            ("train_batches_per_epoch", train_batches_per_epoch, 1),
+            ("val_batches", val_batches, 0),
+            ("test_batches", test_batches, 0),
+        ):
+            if value < low:
+                raise ValueError(f"{name}: {key} must be >= {low}, got {value}.")
+        self.train_batches_per_epoch = train_batches_per_epoch
+        self.val_batches, self.test_batches = val_batches, test_batches
+        self.seed, self.eval_seed = seed, eval_seed
+        self.train_batches_drawn = 0
+        self.device = torch.device("cpu")
+
+    def batch(self, stage: Stage, index: int) -> Any:
+        """Batch ``index`` of ``stage``; draw it with :meth:`generator`."""
+        raise NotImplementedError
+
+    def rank_and_world(self) -> tuple[int, int]:
+        """This process's global rank and the number of processes (0, 1 without a trainer)."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def trainer_device(self) -> torch.device:
+        """The trainer's root device, where batches are sampled (CPU without a trainer)."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def generator(self, stage: Stage, index: int) -> torch.Generator:
+        """The seeded generator of one batch: training batches differ per rank; evaluation
+        batches are the same everywhere (each rank draws its own indices)."""
+        rank, _ = self.rank_and_world()
+        parts = (
+            (self.seed, "train", rank, index)
+            if stage == "train"
+            else (self.eval_seed, stage, index)
+        )
+        return torch.Generator(device=self.device).manual_seed(stream_seed(*parts))
+
+    def batch_indices(self, stage: Stage) -> range:
+        """Batch indices this rank draws (training indices come from the stream counter)."""
+        if stage == "train":
+            return range(self.train_batches_per_epoch)
+        rank, world = self.rank_and_world()
+        return range(rank, self.val_batches if stage == "val" else self.test_batches, world)
+
+    def train_dataloader(self) -> EpisodeStream:
+        """Training batches, continuing the stream from :attr:`train_batches_drawn`."""
+        return EpisodeStream(self, "train")
+
+    def val_dataloader(self) -> EpisodeStream:
+        """The fixed validation batches (this rank's share)."""
+        return EpisodeStream(self, "val")
+
+    def test_dataloader(self) -> EpisodeStream:
+        """The fixed test batches (this rank's share)."""
+        return EpisodeStream(self, "test")
+
+    def predict_dataloader(self) -> EpisodeStream:
+        """The test batches."""
+        return EpisodeStream(self, "test")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position in the training stream (Lightning stores it in checkpoints)."""
+        return {"train_batches_drawn": self.train_batches_drawn}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume the training stream where :meth:`state_dict` left it."""
+        self.train_batches_drawn = int(state_dict["train_batches_drawn"])
