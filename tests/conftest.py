@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
-
-
-def omniglot_root() -> Path | None:
-    """The Omniglot arrays folder: MANN_DATA_DIR, else ../shared/data/omniglot, else None."""
-    env = os.environ.get("MANN_DATA_DIR")
-    if env:
-        return Path(env)
-    return SHARED_OMNIGLOT if (SHARED_OMNIGLOT / "images_background.npz").is_file() else None
+import torch
+from helpers.paths import omniglot_root
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,6 +21,15 @@ def suite_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         if root is not None:
             patch.setenv("MANN_DATA_DIR", str(root))
         yield
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: intra-op threads only add overhead (and stall on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

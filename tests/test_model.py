@@ -13,13 +13,7 @@ from mann_lightning.model import MANN, MANNState, detach_state
 CONTROLLERS = ["lstm", "feedforward"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny ops: intra-op threads only add overhead, and stall badly on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _memory(kind: str):

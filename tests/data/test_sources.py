@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import zipfile
@@ -143,12 +144,11 @@ def test_corrupted_zip_is_named(zip_sample: Path, tmp_path: Path) -> None:
         read_official(bad)
 
 
-def test_second_load_uses_cache(
-    arrays: OmniglotArrays, data_dir: Path, private_cache: Path
-) -> None:
+def test_second_load_uses_cache(arrays: OmniglotArrays, data_dir: Path) -> None:
+    cache = Path(os.environ["MANN_CACHE_DIR"])  # a session temp folder (tests/conftest.py)
     start = time.perf_counter()
     again = load_omniglot(root=data_dir, download=False)
     elapsed = time.perf_counter() - start
     assert elapsed < 1.0
     assert torch.equal(again.images, arrays.images)
-    assert len(list((private_cache / "preprocessed").glob("omniglot-20px-*.npz"))) == 1
+    assert len(list((cache / "preprocessed").glob("omniglot-20px-*.npz"))) == 1

@@ -14,13 +14,7 @@ from mann_lightning.model import MANN
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny ops: intra-op threads only add overhead, and stall badly on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- reference
