@@ -17,6 +17,7 @@ def suite_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         patch.setenv("MANN_CACHE_DIR", str(tmp_path_factory.mktemp("mann_cache")))
         patch.setenv("WANDB_MODE", "offline")
         patch.setenv("WANDB_SILENT", "true")
+        patch.setenv("WANDB_INIT_TIMEOUT", "300")  # a busy machine starts wandb-core slowly
         root = omniglot_root()
         if root is not None:
             patch.setenv("MANN_DATA_DIR", str(root))
