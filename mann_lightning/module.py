@@ -42,9 +42,9 @@ class MANNModule(LightningModule):
             (``"lrua"``, ``"ntm"``: paper sizes) or ``"none"``/``None`` for no memory.
         controller: ``"lstm"``, ``"feedforward"`` or a ``Controller`` (``class_path``).
         controller_size: Units of a controller given by name (paper: 200).
-        optimizer: ``"adam"`` (default, reproduces faster) or ``"rmsprop"`` (the paper's;
-            momentum 0.9, decay 0.95).
-        lr: Learning rate (paper, RMSprop: 1e-4).
+        optimizer: ``"rmsprop"`` (default: the paper's, momentum 0.9, decay 0.95) or
+            ``"adam"``.
+        lr: Learning rate (default: the paper's 1e-4).
         weight_decay: L2 penalty of the optimiser.
         grad_clip_norm: Clip the gradient norm to this value unless the Trainer's
             ``gradient_clip_val`` is set; ``None`` disables.
@@ -60,8 +60,8 @@ class MANNModule(LightningModule):
         memory: MemoryChoice = "lrua",
         controller: ControllerChoice = "lstm",
         controller_size: int = 200,
-        optimizer: Literal["adam", "rmsprop"] = "adam",
-        lr: float = 1e-3,
+        optimizer: Literal["adam", "rmsprop"] = "rmsprop",
+        lr: float = 1e-4,
         weight_decay: float = 0.0,
         grad_clip_norm: float | None = 10.0,
         persist_memory: bool = False,
