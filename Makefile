@@ -12,7 +12,7 @@ endif
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -27,15 +27,15 @@ demo: install
 	$(BIN)/mann fit --config configs/demo.yaml
 	$(BIN)/mann test --config configs/demo.yaml --ckpt_path runs/demo/checkpoints/best.ckpt
 
-## Lint, then the test suite without the tests marked slow (under 10 minutes on 2 cores).
+## Lint, then the whole test suite, slow tests included (about 2 minutes on 2 cores).
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -m "not slow" -q
-
-## Everything, the slow tests included.
-test-all: install
 	$(BIN)/python -m pytest -q
+
+## The suite without the tests marked slow, for quick iterations.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
