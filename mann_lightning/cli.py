@@ -18,6 +18,7 @@ from lightning import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
+from .errors import run_console
 from .module import MANNModule
 
 
@@ -46,6 +47,14 @@ class MANNCLI(LightningCLI):
         self._finish_wandb()
 
 
+def _parser_kwargs() -> dict[str, Any]:
+    """Parsers raise instead of printing usage and exiting, so ``run_console`` words the error."""
+    kwargs: dict[str, Any] = {"exit_on_error": False}
+    for subcommand in MANNCLI.subcommands():
+        kwargs[subcommand] = {"exit_on_error": False}
+    return kwargs
+
+
 def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True) -> MANNCLI:
     """Build (and unless ``run=False``, run) the CLI; ``args`` replaces ``sys.argv[1:]``."""
     return MANNCLI(
@@ -56,14 +65,19 @@ def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True) 
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"default_root_dir": "runs"},
+        parser_kwargs=_parser_kwargs(),
         args=args,
         run=run,
     )
 
 
 def main(args: list[str] | dict[str, Any] | None = None) -> None:
-    """Entry point of ``mann`` and ``python -m mann_lightning``; tests call it in-process."""
-    build_cli(args)
+    """Entry point of ``mann`` and ``python -m mann_lightning``; tests call it in-process.
+
+    A user error (bad setting, missing file, ...) prints ``mann: error: ...`` and raises
+    ``SystemExit(2)``; ``MANN_TRACEBACK=1`` shows the traceback instead.
+    """
+    run_console(lambda: build_cli(args), prog="mann")
 
 
 if __name__ == "__main__":
