@@ -24,7 +24,8 @@ from torch import Tensor, nn
 
 from .controller import Controller
 from .memory import Memory
-from .model import MANN, MANNState, detach_state
+from .model import MANN, MANNState
+from .persistence import MemoryCarry, WipePolicy
 from .specs import spec_of
 
 MemoryChoice = Memory | Literal["lrua", "ntm", "none"] | dict | None
@@ -48,8 +49,14 @@ class MANNModule(LightningModule):
         weight_decay: L2 penalty of the optimiser.
         grad_clip_norm: Clip the gradient norm to this value unless the Trainer's
             ``gradient_clip_val`` is set; ``None`` disables.
-        persist_memory: Carry the (detached) recurrent state from one training batch to
-            the next instead of starting every episode from an empty memory.
+        wipe: When the memory (the whole recurrent state) is wiped during training:
+            ``"episode"`` (every batch starts empty, the paper), ``"experience"`` (carried
+            from batch to batch, wiped at the start of every training epoch) or ``"never"``
+            (carried through the whole run). The carried state is detached between batches
+            and saved in checkpoints. Evaluation always starts from an empty memory. See
+            :mod:`mann_lightning.persistence`.
+        persist_memory: Deprecated spelling of ``wipe``: ``True`` means ``wipe="never"``,
+            ``False`` ``wipe="episode"``; ``None`` (default) leaves ``wipe`` in charge.
     """
 
     def __init__(
@@ -64,7 +71,8 @@ class MANNModule(LightningModule):
         lr: float = 1e-4,
         weight_decay: float = 0.0,
         grad_clip_norm: float | None = 10.0,
-        persist_memory: bool = False,
+        wipe: WipePolicy = "episode",
+        persist_memory: bool | None = None,
     ) -> None:
         super().__init__()
         if lr <= 0:
@@ -83,8 +91,19 @@ class MANNModule(LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.grad_clip_norm = grad_clip_norm
-        self.persist_memory = persist_memory
-        self._carried: MANNState | None = None
+        if persist_memory is not None:
+            if wipe != "episode" and wipe != ("never" if persist_memory else "episode"):
+                raise ValueError(
+                    f"persist_memory={persist_memory} contradicts wipe={wipe!r}; set only wipe "
+                    "(persist_memory is its deprecated spelling)."
+                )
+            wipe = "never" if persist_memory else "episode"
+        self.carry = MemoryCarry(wipe)
+
+    @property
+    def persist_memory(self) -> bool:
+        """Whether the state is carried between training batches (deprecated; see ``wipe``)."""
+        return self.carry.carries
 
     def save_specs_in_hparams(self) -> None:
         """Store memory/controller instances as ``class_path`` specs in ``hparams``.
@@ -126,16 +145,31 @@ class MANNModule(LightningModule):
         return self.model(inputs, prev_labels, state)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        state = self._carried if self.persist_memory else None
-        if state is not None and state.reads.shape[0] != batch.inputs.shape[0]:
-            state = None  # batch size changed (e.g. last batch); start fresh
-        outputs, final_state = self(batch.inputs, batch.prev_labels, state)
-        if self.persist_memory:
-            self._carried = detach_state(final_state)
+        inputs = batch.inputs
+        state = self.carry.initial(
+            inputs.shape[0], lambda size: self.model.initial_state(size, inputs.device, inputs.dtype)
+        )
+        outputs, final_state = self(inputs, batch.prev_labels, state)
+        self.carry.keep(final_state)
         loss = self.loss(outputs, batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.inputs.shape[0])
         self.log_train_metrics(outputs, batch)
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        """An epoch is ``mann fit``'s experience: wipe the carried memory under ``"experience"``."""
+        self.carry.new_experience()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the carried memory, so a resumed run continues from it."""
+        checkpoint["carried_memory"] = self.carry.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the carried memory of :meth:`on_save_checkpoint` (older checkpoints: none)."""
+        if "carried_memory" in checkpoint:
+            saved = dict(checkpoint["carried_memory"])
+            saved.pop("wipe", None)  # the policy comes from this run's configuration
+            self.carry.load_state_dict(saved)
 
     def log_train_metrics(self, outputs: Tensor, batch: Any) -> None:
         """Cheap per-batch training metrics for the progress bar (task-specific)."""

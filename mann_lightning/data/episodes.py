@@ -18,7 +18,7 @@ Label encodings:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal, NamedTuple
 
 import torch
@@ -194,12 +194,7 @@ def _sample(
     labels = rand(b, n).argsort(dim=1)  # label of each chosen class
     repeats = -(-s // drawers)
     drawer = rand(b, n, repeats * drawers).argsort(dim=-1)[..., :s] % drawers  # [B, N, s]
-    order = rand(b, steps).argsort(dim=1)  # step t shows flat item order[t] = slot * s + j
-    slot = torch.div(order, s, rounding_mode="floor")
-    # instance = rank of a step's time among the s steps of its class, plus one
-    time_of = order.argsort(dim=1).view(b, n, s)
-    rank = time_of.argsort(dim=-1).argsort(dim=-1).view(b, steps)
-    instances = rank.gather(1, order) + 1
+    order, slot, instances = episode_order(b, n, s, rand)
 
     chosen = class_characters.to(device)[classes].gather(1, slot)
     item = chosen * drawers + drawer.view(b, steps).gather(1, order)  # [B, T] image rows
@@ -211,11 +206,57 @@ def _sample(
     # 90-degree class turns and per-image jitter in one resampling (exact turns alone)
     x = random_affine(x, generator, max_translation, max_rotation, turns)
 
-    targets = labels.gather(1, slot)
+    targets, prev = episode_labels(labels.gather(1, slot), encoding, n, rand)
+    return EpisodeBatch(x.reshape(b, steps, -1), prev, targets, instances)
+
+
+def episode_order(
+    batch_size: int, num_classes: int, samples_per_class: int, rand: Callable[..., Tensor]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Shuffle the ``T = N * s`` items of every episode.
+
+    Args:
+        batch_size: Episodes ``B``.
+        num_classes: Classes per episode ``N``.
+        samples_per_class: Items per class ``s``.
+        rand: ``rand(*shape)`` drawing uniform numbers from the episode's generator.
+
+    Returns:
+        ``order [B, T]`` (step ``t`` shows item ``order[t] = slot * s + j``), ``slot [B, T]``
+        (the episode class shown at each step) and ``instances [B, T]`` (1 at a class's first
+        presentation, 2 at its second, ...).
+    """
+    b, n, s = batch_size, num_classes, samples_per_class
+    steps = n * s
+    order = rand(b, steps).argsort(dim=1)
+    slot = torch.div(order, s, rounding_mode="floor")
+    # instance = rank of a step's time among the s steps of its class, plus one
+    time_of = order.argsort(dim=1).view(b, n, s)
+    rank = time_of.argsort(dim=-1).argsort(dim=-1).view(b, steps)
+    return order, slot, rank.gather(1, order) + 1
+
+
+def episode_labels(
+    step_labels: Tensor, encoding: LabelEncoding, num_classes: int, rand: Callable[..., Tensor]
+) -> tuple[Tensor, Tensor]:
+    """Targets ``y_t`` and the encoded previous labels ``y_{t-1}`` of a batch of episodes.
+
+    Args:
+        step_labels: ``[B, T]`` episode label (``0..N-1``) of each step.
+        encoding: ``"onehot"``, or ``"string"`` (each label gets a random five-character
+            string, distinct within the episode).
+        num_classes: ``N``.
+        rand: ``rand(*shape)`` drawing from the episode's generator.
+
+    Returns:
+        ``targets`` (``[B, T]`` or ``[B, T, 5]``) and ``prev_labels`` ``[B, T, label_size]``
+        (zero at ``t = 0``).
+    """
+    targets = step_labels
     if encoding == "string":
-        codes = rand(b, NUM_STRINGS).topk(n, dim=1).indices  # distinct string per label
+        codes = rand(step_labels.shape[0], NUM_STRINGS).topk(num_classes, dim=1).indices
         targets = code_to_string(codes.gather(1, targets))
-    encoded = encode_targets(targets, encoding, n)
+    encoded = encode_targets(targets, encoding, num_classes)
     prev = torch.zeros_like(encoded)
     prev[:, 1:] = encoded[:, :-1]
-    return EpisodeBatch(x.reshape(b, steps, -1), prev, targets, instances)
+    return targets, prev
