@@ -12,21 +12,168 @@ so they are set once, on the data.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from lightning import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_warn
 
-from .errors import run_console
+from .checkpointing import install_atomic_io
+from .errors import UserError, is_user_error, run_console, user_message
+from .guards import NonFiniteGuard
 from .module import MANNModule
+from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint
+
+#: ``--ckpt_path`` values Lightning resolves itself.
+SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
 
 
 class MANNCLI(LightningCLI):
-    """``LightningCLI`` with the data-to-model task link."""
+    """``LightningCLI`` with the data-to-model task link and checks before any work.
+
+    Before running, it checks the checkpoint (readable, same model and task as the
+    configuration), that the run's folders are writable, and refuses to evaluate a model that
+    was never trained unless ``--allow_untrained true`` is given. Every checkpoint is written
+    atomically (:class:`~mann_lightning.checkpointing.AtomicCheckpointIO`) and ``fit`` stops on
+    a non-finite loss (:class:`~mann_lightning.guards.NonFiniteGuard`, added when the config
+    has none).
+    """
+
+    _checkpoint: dict[str, Any] | None = None
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.link_arguments("data.task", "model.init_args.task", apply_on="instantiate")
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand != "fit":
+            parser.add_argument(
+                "--allow_untrained",
+                type=bool,
+                default=False,
+                help="Evaluate the configured model without --ckpt_path (its initial weights).",
+            )
+        return parser
+
+    def _parse_ckpt_path(self) -> None:
+        """Check an explicit ``--ckpt_path`` before Lightning merges its hparams in."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in SPECIAL_CKPT_PATHS:
+            self._checkpoint = load_checkpoint(ckpt_path)
+            config = self.config[subcommand]
+            for warning in compare_with_config(
+                ckpt_path, self._checkpoint, config.get("model"), config.get("data")
+            ):
+                rank_zero_warn(warning)
+        try:
+            super()._parse_ckpt_path()
+        except Exception as error:
+            if self._checkpoint is None or not is_user_error(error):
+                raise
+            raise UserError(
+                f"--ckpt_path {ckpt_path}: its settings do not fit this configuration: "
+                f"{user_message(error)}"
+            ) from error
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception as error:
+            if self._checkpoint is None or not is_user_error(error):
+                raise
+            ckpt_path = self.config[self.subcommand].get("ckpt_path")
+            task = (self._checkpoint.get("hyper_parameters") or {}).get("task") or {}
+            trained = ", ".join(f"{key}={value}" for key, value in task.items())
+            raise UserError(
+                f"--ckpt_path {ckpt_path} was trained for another task ({trained}) than the "
+                f"configured data gives ({user_message(error).split(';')[0]}); use the data "
+                "settings it was trained with, or train a new model."
+            ) from error
+
+    def _preflight(self) -> None:
+        """Folders, checkpoint and untrained-model checks, then atomic saves."""
+        trainer, subcommand = self.trainer, self.subcommand
+        folders: list[tuple[str, Any]] = [("default_root_dir", trainer.default_root_dir)]
+        folders += [("logger folder", getattr(lg, "save_dir", None)) for lg in trainer.loggers]
+        folders += [("checkpoint folder", cb.dirpath) for cb in trainer.checkpoint_callbacks]
+        check_writable(folders)
+        install_atomic_io(trainer)
+        config = self.config_init[subcommand]
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path in ("last", "best"):
+            ckpt_path = self._resolve_special(ckpt_path, fitting=subcommand == "fit")
+            if ckpt_path is not None and subcommand != "fit":
+                config["ckpt_path"] = ckpt_path
+            if ckpt_path is not None:
+                self._checkpoint = load_checkpoint(ckpt_path)
+                raw = self.config[subcommand]
+                for warning in compare_with_config(
+                    ckpt_path, self._checkpoint, raw.get("model"), raw.get("data")
+                ):
+                    rank_zero_warn(warning)
+        if self._checkpoint is not None:
+            check_state_dict(ckpt_path, self._checkpoint, self.model)
+        elif subcommand != "fit" and not ckpt_path:
+            self._refuse_untrained(bool(config.get("allow_untrained")))
+        if subcommand == "fit" and not any(
+            isinstance(c, NonFiniteGuard) for c in trainer.callbacks
+        ):
+            trainer.callbacks.append(NonFiniteGuard())
+
+    def _checkpoint_folders(self) -> list[Path]:
+        return [Path(cb.dirpath) for cb in self.trainer.checkpoint_callbacks if cb.dirpath]
+
+    def _resolve_special(self, name: str, fitting: bool) -> str | None:
+        """The file ``--ckpt_path last`` (newest ``last*.ckpt``) or ``best`` stands for."""
+        folders = self._checkpoint_folders()
+        if name == "last":
+            found = {p for cb in self.trainer.checkpoint_callbacks
+                     for p in cb._find_last_checkpoints(self.trainer)}  # fmt: skip
+            if found:
+                return max(found, key=os.path.getmtime)
+            if fitting:
+                return None  # Lightning starts afresh (and warns): handy in restart loops
+        candidates = [str(f / "best.ckpt") for f in folders if (f / "best.ckpt").is_file()]
+        where = ", ".join(map(str, folders)) or "no checkpoint folder configured"
+        hint = f"e.g. --ckpt_path {candidates[0]}" if candidates else f"none found in {where}"
+        if name == "best" and fitting:
+            return None
+        raise UserError(
+            f"--ckpt_path {name}: no such checkpoint for this run ({where}); "
+            f"give the checkpoint file itself ({hint})."
+        )
+
+    def _refuse_untrained(self, allowed: bool) -> None:
+        subcommand = self.subcommand
+        if allowed:
+            rank_zero_warn(
+                f"mann {subcommand}: no --ckpt_path, evaluating the UNTRAINED model "
+                "(--allow_untrained true): its results are those of random weights."
+            )
+            return
+        found = sorted(str(p) for f in self._checkpoint_folders() for p in f.glob("*.ckpt"))
+        hint = f" (found: {', '.join(found[:3])})" if found else ""
+        raise UserError(
+            f"{subcommand} needs a trained model: give --ckpt_path <file.ckpt>{hint}; "
+            "without it the results would be those of random initial weights. Pass "
+            "--allow_untrained true to evaluate the untrained model on purpose."
+        )
+
+    def before_fit(self) -> None:
+        self._preflight()
+
+    def before_validate(self) -> None:
+        self._preflight()
+
+    def before_test(self) -> None:
+        self._preflight()
+
+    def before_predict(self) -> None:
+        self._preflight()
 
     def _finish_wandb(self) -> None:
         """Close W&B runs so their offline folders hold the summary and config."""

@@ -6,22 +6,28 @@ in :func:`run_console`::
     def main() -> None:
         run_console(_main, prog="mann")
 
-The rule that decides between a one-line message and a traceback (:func:`is_user_error`):
+The rule that decides between a short message and a traceback (:func:`is_user_error`) walks
+the exception and what it wraps (``__cause__``, else ``__context__``), outermost first:
 
-* **User errors**, shown as ``prog: error: <message>`` and exit status 2:
-  :class:`UserError` and its subclasses (raised by the project for bad settings, missing or
-  unusable checkpoints, unwritable folders), ``FileNotFoundError``, ``PermissionError`` and other
-  ``OSError`` about a file (``filename`` set), the data layer's ``OmniglotDataError``, Lightning's
-  ``MisconfigurationException``, jsonargparse's ``ArgumentError`` (a bad option or value), and a
-  ``ValueError`` or ``TypeError`` that is either raised by jsonargparse (config validation) or
-  raised on purpose, by a ``raise`` statement in this project's own code (the constructors'
-  checks such as "num_reads must not exceed memory_size").
-* An error that wraps one of those (``raise ... from``, an exception raised while handling
-  another, jsonargparse's "Does not validate against any of the Union subtypes") is judged by
-  the cause it wraps: the chain is walked through ``__cause__`` and ``__context__``.
-* **Everything else is a bug** and propagates with its traceback: ``AttributeError``,
-  ``KeyError``, ``IndexError``, ``AssertionError``, a ``RuntimeError`` from torch internals, a
-  ``ValueError`` raised inside a library, and so on.
+* A **deliberate** report of a user's mistake decides at once, as a user error:
+  :class:`UserError` and its subclasses (the project's checks: checkpoints, folders, untrained
+  models, non-finite training), ``FileNotFoundError``, ``PermissionError``,
+  ``IsADirectoryError``, ``NotADirectoryError``, ``FileExistsError``, ``ModuleNotFoundError``
+  (an unknown ``class_path`` or a missing optional package), the data layer's
+  ``OmniglotDataError``, Lightning's ``MisconfigurationException``, and a ``ValueError`` or
+  ``TypeError`` raised by a ``raise`` statement in this project's own code (the constructors'
+  checks, e.g. "num_reads (2) must not exceed memory_size (0)"). What such an error wraps does
+  not matter: it was raised on purpose to translate it.
+* **jsonargparse's errors** (``ArgumentError`` and anything raised inside jsonargparse, such as
+  "Does not validate against any of the Union subtypes") are looked through: they wrap the
+  constructor that failed. A chain made only of them is a config problem (a bad type, an
+  unknown key or class), a user error told by its innermost informative message.
+* **Anything else is a bug** and keeps its traceback: ``AttributeError``, ``KeyError``,
+  ``IndexError``, ``AssertionError``, a ``RuntimeError`` from torch, a ``ValueError`` raised
+  inside a library, even when jsonargparse wraps it (a constructor that crashed).
+
+A user error prints ``prog: error: <message>`` (the option jsonargparse blamed first, the union
+noise removed, at most a few lines) and exits with status 2.
 
 Setting the environment variable ``MANN_TRACEBACK=1`` (any non-empty value but ``0``) shows the
 full traceback for every error, user errors included.
@@ -52,6 +58,18 @@ _NOISE_PREFIXES = ("Expected a ", "Given value type:", "Given value:", "Subtypes
 
 class UserError(Exception):
     """An error the user caused; the message says what is wrong, where, and how to fix it."""
+
+
+_USER_TYPES = (
+    UserError,
+    PermissionError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+    ModuleNotFoundError,
+)
+_USER_TYPE_NAMES = frozenset({"OmniglotDataError", "MisconfigurationException"})
 
 
 def traceback_requested() -> bool:
@@ -96,31 +114,35 @@ def _raised_on_purpose(error: BaseException) -> bool:
     return linecache.getline(filename, lineno).lstrip().startswith("raise")
 
 
-def _is_user_kind(error: BaseException) -> bool:
-    """Whether this one exception (ignoring its chain) is a user error."""
-    if isinstance(error, (UserError, argparse.ArgumentError, PermissionError, FileNotFoundError)):
+def _is_deliberate(error: BaseException) -> bool:
+    """An exception that reports a user's mistake by its type or by a ``raise`` in our code."""
+    if isinstance(error, _USER_TYPES):
         return True
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if names & {"OmniglotDataError", "MisconfigurationException", "ArgumentError"}:
+    if {cls.__name__ for cls in type(error).__mro__} & _USER_TYPE_NAMES:
         return True
-    if isinstance(error, (IsADirectoryError, NotADirectoryError, FileExistsError)):
-        return True
-    if isinstance(error, (ValueError, TypeError)):
-        return _raised_by(error, "jsonargparse") or _raised_on_purpose(error)
-    return False
+    return isinstance(error, (ValueError, TypeError)) and _raised_on_purpose(error)
+
+
+def _is_wrapper(error: BaseException) -> bool:
+    """jsonargparse's own errors: a config problem, or a wrapper around what went wrong."""
+    return isinstance(error, argparse.ArgumentError) or _raised_by(error, "jsonargparse")
 
 
 def _root_cause(error: BaseException) -> BaseException | None:
-    """The innermost user error in the chain, if any."""
-    found = None
-    for link in _chain(error):
-        if _is_user_kind(link) and not _is_noise(str(link)):
-            found = link
-        elif found is not None and not _is_user_kind(link):
-            break
-    if found is None:
-        found = next((link for link in _chain(error) if _is_user_kind(link)), None)
-    return found
+    """The exception that explains a user error, or ``None`` for a bug.
+
+    Walking from the outermost exception inwards, the first deliberate one (see
+    :func:`_is_deliberate`) decides; jsonargparse's errors are looked through; any other
+    exception is a bug. A chain of nothing but jsonargparse errors is a config problem, told by
+    its innermost informative message.
+    """
+    links = list(_chain(error))
+    for link in links:
+        if _is_deliberate(link):
+            return link
+        if not _is_wrapper(link):
+            return None
+    return next((link for link in reversed(links) if not _is_noise(str(link))), links[-1])
 
 
 def _is_noise(message: str) -> bool:

@@ -1,0 +1,116 @@
+"""Stop (or skip) a training step whose loss or gradients are NaN or infinite.
+
+:class:`NonFiniteGuard` checks the loss before the backward pass and the gradients before the
+optimizer step, so non-finite values never reach the weights:
+
+* ``action="stop"`` (default) ends ``mann fit`` with a message naming the step, and exit
+  status 2. No checkpoint is written after the bad step, so ``last.ckpt`` holds the last good
+  weights; resume from it with ``--ckpt_path last`` after lowering the learning rate.
+* ``action="skip"`` drops the step's gradients (the optimizer leaves weights and moments as
+  they are; the step still counts) and goes on; after ``max_consecutive_skips`` bad steps in a
+  row it stops as above.
+
+The checkpoint writer (:class:`~mann_lightning.checkpointing.AtomicCheckpointIO`) refuses
+non-finite weights in any case, as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+
+from .errors import UserError
+from .faults import fault
+
+
+class NonFiniteTrainingError(UserError):
+    """Training produced a NaN or infinite loss or gradient."""
+
+
+class NonFiniteGuard(Callback):
+    """Stop or skip training steps with a non-finite loss or gradient.
+
+    Args:
+        action: ``"stop"`` ends training with an error naming the step; ``"skip"`` drops the
+            step's update and continues.
+        max_consecutive_skips: Under ``"skip"``, stop after this many bad steps in a row.
+    """
+
+    def __init__(
+        self, action: Literal["stop", "skip"] = "stop", max_consecutive_skips: int = 10
+    ) -> None:
+        if action not in ("stop", "skip"):
+            raise ValueError(f"NonFiniteGuard: action must be 'stop' or 'skip', got {action!r}.")
+        if max_consecutive_skips < 1:
+            raise ValueError(
+                f"NonFiniteGuard: max_consecutive_skips must be >= 1, got {max_consecutive_skips}."
+            )
+        self.action = action
+        self.max_consecutive_skips = max_consecutive_skips
+        self.skipped = 0  #: steps skipped in this run
+        self._in_a_row = 0
+        self._bad_loss: float | None = None
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._bad_loss = None
+        if fault("nan_at_step") == trainer.global_step:
+            inputs = batch.inputs if hasattr(batch, "inputs") else batch[0]
+            inputs[0, 0].fill_(math.nan)  # MANN_FAULT drill: one poisoned episode
+
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor
+    ) -> None:
+        if not bool(torch.isfinite(loss.detach()).all()):
+            self._bad_loss = float(loss.detach().float().sum())
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        # Decided here, after the (all-reduced) backward, and agreed by all processes, so that
+        # under DDP every rank stops or skips together.
+        bad = self._first_bad_gradient(pl_module)
+        local = self._bad_loss is not None or bad is not None
+        if not trainer.strategy.reduce_boolean_decision(local, all=False):
+            self._in_a_row = 0
+            return
+        what = f"the loss is {self._bad_loss}" if self._bad_loss is not None else ""
+        what = what or (f"the gradient of {bad} is not finite" if bad else "")
+        what = what or "another process has a non-finite loss"
+        if self.action == "stop":
+            self._stop(trainer, what)
+        self._in_a_row += 1
+        self.skipped += 1
+        if self._in_a_row >= self.max_consecutive_skips:
+            self._stop(trainer, f"{what}, the {self._in_a_row}th bad step in a row")
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                param.grad = None  # the optimizer skips parameters without a gradient
+        rank_zero_warn(f"NonFiniteGuard: skipped step {trainer.global_step}: {what}.")
+
+    @staticmethod
+    def _first_bad_gradient(pl_module: L.LightningModule) -> str | None:
+        named = [(n, p.grad) for n, p in pl_module.named_parameters() if p.grad is not None]
+        if not named:
+            return None
+        finite = torch.stack([torch.isfinite(grad).all() for _, grad in named])
+        if bool(finite.all()):
+            return None
+        return named[int((~finite).nonzero()[0])][0]
+
+    def _stop(self, trainer: L.Trainer, what: str) -> None:
+        step = trainer.global_step
+        raise NonFiniteTrainingError(
+            f"training stopped at step {step} (epoch {trainer.current_epoch}): {what}. "
+            "No checkpoint was written after it, so last.ckpt holds the last good weights. "
+            "Lower model.init_args.lr or set model.init_args.grad_clip_norm, then resume with "
+            "--ckpt_path last; or skip such steps with the NonFiniteGuard callback's "
+            "action: skip."
+        )
