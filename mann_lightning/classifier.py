@@ -20,6 +20,9 @@ class MANNClassifier(MANNModule):
         input_size: Features of ``x_t`` (400 for 20x20 images); from the data when None.
         task: Filled in by the CLI from ``data.task``; explicit arguments must agree.
         max_instances: Presentations tracked by the accuracy metric (paper: 10).
+        max_classes: Fixed one-hot label width, so that ``N`` can grow up to it under one model
+            (a curriculum); from the data when None there, else the width is ``num_classes``.
+            String labels are 25 wide regardless (``max_classes`` only bounds ``N``).
         **kwargs: Memory, controller and optimisation arguments of :class:`MANNModule`.
     """
 
@@ -33,22 +36,30 @@ class MANNClassifier(MANNModule):
         input_size: int | None = None,
         task: dict[str, Any] | None = None,
         max_instances: int = 10,
+        max_classes: int | None = None,
         **kwargs: Any,
     ) -> None:
         task = dict(task or {})
         num_classes = merge_task_value("num_classes", num_classes, task, default=None)
         label_encoding = merge_task_value("label_encoding", label_encoding, task, default="onehot")
         input_size = merge_task_value("input_size", input_size, task, default=400)
+        max_classes = merge_task_value("max_classes", max_classes, task, default=None)
         if num_classes is None or num_classes < 2:
             raise ValueError(
                 f"MANNClassifier: num_classes must be >= 2 (classes per episode), got {num_classes}; "
                 "set model.init_args.num_classes or use a data module that provides it."
             )
+        if max_classes is not None and max_classes < num_classes:
+            raise ValueError(
+                f"MANNClassifier: max_classes={max_classes} is below num_classes={num_classes}."
+            )
         if label_encoding == "onehot":
-            num_outputs = num_classes
+            num_outputs = num_classes if max_classes is None else max_classes
         elif label_encoding == "string":
-            if num_classes > self.STRING_VALUES**self.STRING_CHARS:
-                raise ValueError(f"string labels name at most 3125 classes, got {num_classes}.")
+            if max(num_classes, max_classes or 0) > self.STRING_VALUES**self.STRING_CHARS:
+                raise ValueError(
+                    f"string labels name at most 3125 classes, got {max(num_classes, max_classes or 0)}."
+                )
             num_outputs = self.STRING_CHARS * self.STRING_VALUES
         else:
             raise ValueError(
@@ -60,9 +71,13 @@ class MANNClassifier(MANNModule):
         self.save_hyperparameters()
         self.save_specs_in_hparams()
         self.store_resolved_hparams(
-            num_classes=num_classes, label_encoding=label_encoding, input_size=input_size
+            num_classes=num_classes,
+            label_encoding=label_encoding,
+            input_size=input_size,
+            max_classes=max_classes,
         )
         self.num_classes = num_classes
+        self.max_classes = max_classes
         self.label_encoding = label_encoding
         self.val_accuracy = InstanceAccuracy(max_instances)
         self.test_accuracy = InstanceAccuracy(max_instances)

@@ -13,7 +13,14 @@ from typing import Any
 import torch
 
 from .cache import OmniglotArrays, load_omniglot
-from .episodes import EpisodeBatch, LabelEncoding, check_episode_shape, label_size, sample_episodes
+from .episodes import (
+    NUM_STRINGS,
+    EpisodeBatch,
+    LabelEncoding,
+    check_episode_shape,
+    label_size,
+    sample_episodes,
+)
 from .splits import SPLIT_SIZES, ClassSet, SplitName, make_classes, split_characters
 from .stream import EpisodeDataModule, Stage
 
@@ -54,6 +61,9 @@ class OmniglotEpisodes(EpisodeDataModule):
         eval_seed: Seed of the validation / test episodes, independent of ``seed`` so that runs
             with different training seeds are evaluated on the same episodes.
         download: Download the official zips into the cache folder if no copy is found.
+        max_classes: Largest ``N`` this run will use (e.g. under a curriculum): one-hot labels
+            get this fixed width, so one model serves every ``N`` up to it; ``None``: the width
+            is ``num_classes``. String labels are 25 wide either way.
     """
 
     def __init__(
@@ -76,12 +86,20 @@ class OmniglotEpisodes(EpisodeDataModule):
         seed: int = 0,
         eval_seed: int = 1234,
         download: bool = True,
+        max_classes: int | None = None,
     ) -> None:
         super().__init__(train_batches_per_epoch, val_batches, test_batches, seed, eval_seed)
         self.save_hyperparameters()
         if split not in SPLIT_SIZES:
             raise ValueError(f"Unknown split {split!r}; use 'paper' or 'alphabet'.")
         label_size(label_encoding, num_classes)  # validates the encoding
+        limit = NUM_STRINGS if label_encoding == "string" else None
+        if max_classes is not None and (max_classes < 2 or (limit and max_classes > limit)):
+            raise ValueError(
+                f"OmniglotEpisodes: max_classes must be >= 2 (and <= {NUM_STRINGS} for string "
+                f"labels), got {max_classes}."
+            )
+        self.max_classes = max_classes
         for name, value, low in (
             ("image_size", image_size, 1),
             ("batch_size", batch_size, 1),
@@ -112,8 +130,9 @@ class OmniglotEpisodes(EpisodeDataModule):
 
     @property
     def label_size(self) -> int:
-        """Features of the previous-label input: ``N`` (one-hot) or 25 (string)."""
-        return label_size(self.label_encoding, self.num_classes)
+        """Features of the previous-label input: ``max_classes`` or else ``N`` (one-hot), or 25
+        (string)."""
+        return label_size(self.label_encoding, self.max_classes or self.num_classes)
 
     @property
     def num_outputs(self) -> int:
@@ -127,10 +146,19 @@ class OmniglotEpisodes(EpisodeDataModule):
             "input_size": self.input_size,
             "num_classes": self.num_classes,
             "label_encoding": self.label_encoding,
+            "max_classes": self.max_classes,
         }
 
     def set_episode_shape(self, num_classes: int, samples_per_class: int) -> None:
-        """Change ``N`` and the drawings per class of all batches drawn from now on."""
+        """Change ``N`` and the drawings per class of all batches drawn from now on.
+
+        A curriculum calls this as it grows ``N`` (up to ``max_classes`` when that is set).
+        """
+        if self.max_classes is not None and num_classes > self.max_classes:
+            raise ValueError(
+                f"num_classes={num_classes} exceeds max_classes={self.max_classes}, the label "
+                "width the model was built for; raise max_classes (and start a new model)."
+            )
         rot = "x 4 rotations" if self.rotations else "no rotations"
         for key, where in (
             ("train", f"the training characters of split={self.split!r} ({rot})"),
@@ -180,7 +208,7 @@ class OmniglotEpisodes(EpisodeDataModule):
         train = stage == "train"
         generator = self.generator(stage, index)
         classes = self._classes["train" if train else "eval"]
-        return sample_episodes(
+        batch = sample_episodes(
             self._images,
             classes.characters,
             self.num_classes,
@@ -192,6 +220,7 @@ class OmniglotEpisodes(EpisodeDataModule):
             self.max_translation if train else 0.0,
             self.max_rotation if train else 0.0,
         )
+        return widen_labels(batch, self.label_size)
 
     def state_dict(self) -> dict[str, Any]:
         """Position in the training stream and the current episode shape."""
@@ -205,3 +234,18 @@ class OmniglotEpisodes(EpisodeDataModule):
         """Resume the training stream where :meth:`state_dict` left it."""
         self.set_episode_shape(state_dict["num_classes"], state_dict["samples_per_class"])
         super().load_state_dict(state_dict)
+
+
+def widen_labels(batch: EpisodeBatch, width: int) -> EpisodeBatch:
+    """Zero-pad one-hot ``prev_labels`` ``[B, T, N]`` to ``[B, T, width]`` (``max_classes``).
+
+    Labels stay ``0..N-1``, so the padded vectors are the one-hot codes of the wider label
+    space; targets and the random draws are unchanged. A batch already ``width`` wide is
+    returned as it is.
+    """
+    have = batch.prev_labels.shape[-1]
+    if have == width:
+        return batch
+    if have > width:
+        raise ValueError(f"Labels are {have} wide, more than the fixed width {width}.")
+    return batch._replace(prev_labels=torch.nn.functional.pad(batch.prev_labels, (0, width - have)))
