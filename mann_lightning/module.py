@@ -147,7 +147,8 @@ class MANNModule(LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         inputs = batch.inputs
         state = self.carry.initial(
-            inputs.shape[0], lambda size: self.model.initial_state(size, inputs.device, inputs.dtype)
+            inputs.shape[0],
+            lambda size: self.model.initial_state(size, inputs.device, inputs.dtype),
         )
         outputs, final_state = self(inputs, batch.prev_labels, state)
         self.carry.keep(final_state)

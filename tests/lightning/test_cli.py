@@ -13,7 +13,9 @@ import torch
 from mann_lightning.cli import build_cli, main
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("gp_"))
+CONFIGS = sorted(
+    p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith(("gp_", "continual_"))
+)
 FAST = [
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",

@@ -1,0 +1,5 @@
+"""``python -m continual``: the ``mann-continual`` command."""
+
+from .cli import main
+
+main()

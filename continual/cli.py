@@ -1,0 +1,212 @@
+"""The ``mann-continual`` command: run a whole Avalanche stream through a MANN from one YAML file.
+
+    mann-continual --config configs/continual_demo.yaml
+    mann-continual --config configs/continual_demo.yaml --run_dir /tmp/run --seed 1
+    mann-continual --config configs/continual_demo.yaml --print_config
+    python -m continual --help
+
+Every class and argument is settable from YAML and the command line (jsonargparse, like
+``mann``): ``benchmark`` (any class or function returning an Avalanche benchmark, given by
+``class_path``), ``model`` (the :class:`~mann_lightning.MANN`, sizes filled in),
+``episodic_model`` (label encoding and memory wipe policy of
+:class:`~continual.episodic_model.EpisodicMANN`), ``episodes`` (the
+:class:`~continual.plugin.MANNEpisodePlugin`), ``optimizer`` (a callable, as in
+LightningCLI), ``strategy`` (a stock strategy class such as ``avalanche.training.Naive`` or
+``avalanche.training.Replay`` with its own arguments) and ``plugins`` (more plugins).
+
+The run folder (``--run_dir``, default ``runs/<config name>``) holds ``config.yaml``,
+``checkpoint.pt``, ``log.txt``, ``results.json`` and ``results.md``. Running the same command
+again resumes after the last completed experience; a folder holding another configuration's
+run is refused unless ``--restart true`` (which moves the old files aside first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
+from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
+from avalanche.logging import BaseLogger, TextLogger
+from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
+from avalanche.training.templates import SupervisedTemplate
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from lightning.fabric.utilities.seed import seed_everything
+from torch import nn
+
+from mann_lightning.errors import UserError, run_console
+from mann_lightning.model import MANN
+
+from . import run_state
+from .episodic_model import EpisodicMANN
+from .metrics import PresentationAccuracy
+from .plugin import MANNEpisodePlugin
+from .runner import StreamRunner
+
+OptimizerCallable = Callable[[Iterable], torch.optim.Optimizer]
+StrategyCallable = Callable[[nn.Module, torch.optim.Optimizer, nn.Module], SupervisedTemplate]
+#: Options that steer the run but are not part of the experiment (not in the config hash).
+RUN_OPTIONS = ("config", "run_dir", "restart", "print_config", "__default_config__", "__path__")
+
+
+def build_parser() -> ArgumentParser:
+    """The ``mann-continual`` argument parser."""
+    parser = ArgumentParser(
+        prog="mann-continual",
+        description="Meta-train a MANN through an Avalanche stream and evaluate after each "
+        "experience (see docs/continual.md).",
+        exit_on_error=False,
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file of the run.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of weights and RNGs.")
+    parser.add_argument(
+        "--run_dir", type=str | None, default=None, help="Default runs/<config name>."
+    )
+    parser.add_argument(
+        "--restart", type=bool, default=False, help="Move an existing run aside and start over."
+    )
+    parser.add_argument(
+        "--input_size", type=int | None, default=None,
+        help="Features per step; default: the benchmark's image_size ** 2, else the first image's size.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--benchmark", type=CLScenario, required=True, help="class_path of a benchmark."
+    )
+    parser.add_class_arguments(
+        MANN, "model", skip={"input_size", "num_outputs", "label_size"}, instantiate=False
+    )
+    parser.add_class_arguments(EpisodicMANN, "episodic_model", skip={"mann"}, instantiate=False)
+    parser.add_class_arguments(MANNEpisodePlugin, "episodes", instantiate=False)
+    parser.add_argument(
+        "--optimizer", type=OptimizerCallable, default=_spec("torch.optim.Adam", lr=1e-3)
+    )
+    parser.add_argument(
+        "--strategy", type=StrategyCallable, default=_spec("avalanche.training.Naive")
+    )
+    parser.add_argument("--plugins", type=list[SupervisedPlugin], default=[])
+    parser.add_argument("--loggers", type=list[BaseLogger], default=[])
+    return parser
+
+
+def _spec(class_path: str, **init_args: Any) -> Namespace:
+    return Namespace(class_path=class_path, init_args=Namespace(**init_args))
+
+
+def config_hash(parser: ArgumentParser, cfg: Namespace) -> str:
+    """Hash of the experiment's configuration (run options such as ``run_dir`` excluded)."""
+    clean = cfg.clone()
+    for key in RUN_OPTIONS:
+        if key in clean:
+            del clean[key]
+    text = parser.dump(clean, skip_none=False, skip_validation=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_run_dir(cfg: Namespace) -> Path:
+    """``runs/<config file name>`` (``runs/mann-continual`` without a config file)."""
+    configs = cfg.get("config") or []
+    name = Path(str(configs[-1])).stem if configs else "mann-continual"
+    return Path("runs") / name
+
+
+def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> None:
+    """Create the folder and write ``config.yaml``; refuse a folder of another config's run.
+
+    With ``restart`` an existing run is moved aside first (nothing is deleted).
+    """
+    if restart and run_dir.exists() and any(run_dir.iterdir()):
+        aside = run_dir.with_name(f"{run_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(aside)
+        print(f"mann-continual: moved the previous run to {aside}")
+    saved = run_state.load(run_dir) if run_dir.is_dir() else None
+    if saved is not None and saved["run"]["config_hash"] != digest:
+        raise UserError(
+            f"{run_dir} holds the run of a different configuration; give another --run_dir, or "
+            "--restart true to start over (the old run is moved aside, not deleted)."
+        )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(text)
+    except OSError as error:
+        raise UserError(
+            f"Cannot write the run folder {run_dir} ({error}); choose --run_dir."
+        ) from error
+
+
+def input_size_of(benchmark: Any, given: int | None) -> int:
+    """Features per step: given, the benchmark's ``image_size ** 2``, or the first image's size."""
+    if given is not None:
+        return given
+    if getattr(benchmark, "image_size", None):
+        return int(benchmark.image_size) ** 2
+    return int(benchmark.train_stream[0].dataset[0][0].numel())
+
+
+def build_strategy(
+    init: Namespace, benchmark: Any, run_dir: Path, log_file: Any
+) -> tuple[Any, PresentationAccuracy]:
+    """Model, optimizer, plugins, evaluator and strategy from the instantiated config."""
+    episodes = MANNEpisodePlugin(**vars(init.episodes))
+    encoding = init.episodic_model.label_encoding
+    outputs = episodes.num_classes if encoding == "onehot" else 25
+    mann = MANN(input_size_of(benchmark, init.input_size), outputs, **vars(init.model))
+    model = EpisodicMANN(mann, **vars(init.episodic_model))
+    metric = PresentationAccuracy()
+    evaluator = EvaluationPlugin(
+        accuracy_metrics(epoch=True, experience=True),
+        loss_metrics(epoch=True, experience=True),
+        metric,
+        loggers=[TextLogger(log_file), *init.loggers],
+    )
+    optimizer = init.optimizer(model.parameters())
+    strategy = init.strategy(
+        model=model,
+        optimizer=optimizer,
+        criterion=nn.CrossEntropyLoss(),
+        plugins=[episodes, *init.plugins],
+        evaluator=evaluator,
+    )
+    if not any(isinstance(p, MANNEpisodePlugin) for p in strategy.plugins):
+        raise UserError("The strategy dropped MANNEpisodePlugin from its plugins.")
+    return strategy, metric
+
+
+def _main(args: list[str] | None) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError(
+            f"mann-continual runs a stream in one process, but it was launched under DDP "
+            f"(WORLD_SIZE={os.environ['WORLD_SIZE']}); start it without torchrun / srun."
+        )
+    # Avalanche 0.6 warns about its own deprecated internals (e.g. Replay's buffer update)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
+    parser = build_parser()
+    cfg = parser.parse_args(args)
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+    digest = config_hash(parser, cfg)
+    seed_everything(cfg.seed, verbose=False)
+    init = parser.instantiate(cfg)
+    prepare_run_dir(run_dir, cfg.restart, parser.dump(cfg, skip_none=False), digest)
+    with open(run_dir / "log.txt", "a") as log_file:
+        strategy, metric = build_strategy(init, init.benchmark, run_dir, log_file)
+        runner = StreamRunner(init.benchmark, strategy, metric, run_dir, digest, cfg.seed)
+        results = runner.run()
+    print((run_dir / "results.md").read_text())
+    print(
+        f"written to {run_dir / 'results.json'} and results.md ({results['run']['train_and_eval_seconds']} s)"
+    )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``mann-continual`` and ``python -m continual``; tests call it in-process."""
+    run_console(lambda: _main(args), prog="mann-continual")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

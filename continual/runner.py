@@ -1,0 +1,194 @@
+"""Run a whole stream: train on each experience, evaluate on the whole test stream after it.
+
+:class:`StreamRunner` is what ``mann-continual`` runs, usable from Python too. After every
+experience it saves the run (:mod:`continual.run_state`) and rewrites the result files in the
+run folder:
+
+* ``results.json``: ``experiences`` (names), ``accuracy_matrix`` (row ``i`` = after training
+  through experience ``i``, column ``j`` = 2nd-presentation accuracy on test experience
+  ``j``, in ``[0, 1]``), ``accuracy_by_presentation`` (the same matrix for presentations
+  1..K, a list of matrices), ``untrained_accuracy_by_presentation`` (the model before
+  training, ``[k][j]``), forgetting and transfer (:mod:`continual.transfer`), and ``run``
+  (experiences done, wall time, seed, commit);
+* ``results.md``: the 2nd-presentation matrix as a table.
+
+Rerunning on the same folder resumes after the last completed experience.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from avalanche.training.plugins import EvaluationPlugin
+from avalanche.training.plugins.clock import Clock
+
+from mann_lightning.errors import UserError
+
+from . import run_state
+from .metrics import PresentationAccuracy
+from .plugin import MANNEpisodePlugin
+from .run_state import RunState
+from .transfer import transfer_summary
+
+#: Plugins whose state the run does not save (rebuilt from the config, or counters saved apart).
+NOT_SAVED: tuple[type, ...] = (EvaluationPlugin, Clock, MANNEpisodePlugin)
+
+
+class StreamRunner:
+    """Train a strategy through a benchmark's train stream, evaluating after each experience.
+
+    Args:
+        benchmark: An Avalanche benchmark with ``train_stream`` and ``test_stream``.
+        strategy: A strategy with :class:`~continual.plugin.MANNEpisodePlugin` among its plugins
+            and :class:`~continual.metrics.PresentationAccuracy` in its evaluator.
+        metric: That :class:`~continual.metrics.PresentationAccuracy` instance.
+        run_dir: Folder for the checkpoint and result files.
+        config_hash: Identity of the configuration; a saved run with another one is refused.
+        seed: Recorded in the results.
+        log: Where progress lines go (``print`` by default).
+    """
+
+    def __init__(
+        self,
+        benchmark: Any,
+        strategy: Any,
+        metric: PresentationAccuracy,
+        run_dir: Path,
+        config_hash: str,
+        seed: int = 0,
+        log: Any = print,
+    ) -> None:
+        self.benchmark, self.strategy, self.metric = benchmark, strategy, metric
+        self.run_dir, self.config_hash, self.seed, self.log = Path(run_dir), config_hash, seed, log
+        self.test_stream = benchmark.test_stream
+        self.train_stream = benchmark.train_stream
+        if len(self.train_stream) != len(self.test_stream):
+            raise ValueError(
+                f"The benchmark's train stream has {len(self.train_stream)} experiences and its "
+                f"test stream {len(self.test_stream)}; an accuracy matrix needs one test "
+                "experience per training experience."
+            )
+
+    def run(self) -> dict[str, Any]:
+        """Run (or resume) the stream; returns the ``results.json`` content."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        saved = run_state.load(self.run_dir)
+        if saved is not None:
+            if saved["run"]["config_hash"] != self.config_hash:
+                raise UserError(
+                    f"{self.run_dir} holds a run of a different configuration; give another "
+                    "--run_dir, or --restart true to start over (the old run is moved aside)."
+                )
+            state = run_state.restore(self.strategy, saved, NOT_SAVED)
+            self.log(
+                f"Resuming {self.run_dir} after experience {state.position} of {len(self.train_stream)}."
+            )
+        else:
+            state = RunState(self.config_hash)
+            state.untrained = self._evaluate()
+            state.extra["seconds"] = 0.0
+            run_state.save_atomic(run_state.capture(self.strategy, state, NOT_SAVED), self.run_dir)
+        total = len(self.train_stream)
+        for index in range(state.position, total):
+            start = time.perf_counter()
+            self.strategy.train(self.train_stream[index])
+            row = self._evaluate()
+            state.rows.append(row)
+            state.position = index + 1
+            state.extra["seconds"] = state.extra.get("seconds", 0.0) + time.perf_counter() - start
+            run_state.save_atomic(run_state.capture(self.strategy, state, NOT_SAVED), self.run_dir)
+            results = self.write_results(state)
+            second = " ".join(f"{value:.2f}" for value in results["accuracy_matrix"][index])
+            self.log(
+                f"experience {index + 1}/{total} done ({time.perf_counter() - start:.0f} s): "
+                f"2nd-presentation accuracy per test experience: {second}"
+            )
+        return self.write_results(state)
+
+    def _evaluate(self) -> list[list[float]]:
+        """Accuracy by presentation on every test experience, ``[j][k]``."""
+        self.strategy.eval(self.test_stream)
+        stream = self.test_stream.name
+        return [self.metric.results[(stream, j)] for j in range(len(self.test_stream))]
+
+    def experience_names(self) -> list[str]:
+        """Readable names: the alphabets of each experience, else ``experience i``."""
+        groups = getattr(self.benchmark, "alphabet_groups", None)
+        if groups is not None:
+            return [" + ".join(group) for group in groups]
+        return [f"experience {i}" for i in range(len(self.train_stream))]
+
+    def write_results(self, state: RunState) -> dict[str, Any]:
+        """Write ``results.json`` and ``results.md`` for the experiences done so far."""
+        presentations = len(state.untrained[0]) if state.untrained else 0
+        by_presentation = [
+            [[_clean(row[j][k]) for j in range(len(row))] for row in state.rows]
+            for k in range(presentations)
+        ]
+        untrained = [
+            [_clean(state.untrained[j][k]) for j in range(len(state.untrained))]
+            for k in range(presentations)
+        ] if state.untrained else []  # fmt: skip
+        results: dict[str, Any] = {
+            "experiences": self.experience_names(),
+            "accuracy_matrix": by_presentation[1] if presentations > 1 else [],
+            "accuracy_by_presentation": by_presentation,
+            "untrained_accuracy_by_presentation": untrained,
+            **transfer_summary(by_presentation, untrained or None),
+            "run": {
+                "experiences_done": state.position,
+                "experiences_total": len(self.train_stream),
+                "train_and_eval_seconds": round(state.extra.get("seconds", 0.0), 1),
+                "seed": self.seed,
+                "commit": _commit(),
+                "config_hash": self.config_hash,
+            },
+        }
+        (self.run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (self.run_dir / "results.md").write_text(markdown_matrix(results) + "\n")
+        return results
+
+
+def markdown_matrix(results: dict[str, Any]) -> str:
+    """The 2nd-presentation accuracy matrix (percent) as a Markdown table."""
+    matrix = results["accuracy_matrix"]
+    count = len(results["experiences"])
+    lines = [
+        "2nd-presentation accuracy (%): row i = after training through experience i, "
+        "column j = test experience j.",
+        "",
+        "| after \\ test | " + " | ".join(str(j) for j in range(count)) + " |",
+        "|---|" + "---|" * count,
+    ]
+    for i, row in enumerate(matrix):
+        cells = [f"{100 * v:.1f}" if v is not None else "-" for v in row]
+        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    lines += ["", "Experiences:"] + [
+        f"{j}. {name}" for j, name in enumerate(results["experiences"])
+    ]
+    return "\n".join(lines)
+
+
+def _clean(value: float) -> float | None:
+    """JSON has no NaN: a presentation never reached is ``None``."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _commit() -> str | None:
+    """The project's git commit, when it runs from a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,189 @@
+"""The ``mann-continual`` command: a run, resume, SIGKILL and resume, errors in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from continual.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    "seed": 0,
+    "benchmark": {
+        "class_path": "continual.OmniglotAlphabetStream",
+        "init_args": {
+            "alphabets": "background",
+            "alphabets_per_experience": 2,
+            "num_experiences": 3,
+            "download": False,
+        },
+    },
+    "model": {
+        "controller_size": 32,
+        "memory": {
+            "class_path": "mann_lightning.memory.LRUAMemory",
+            "init_args": {"memory_size": 16, "word_size": 8, "num_reads": 2},
+        },
+    },
+    "episodic_model": {"wipe": "never"},
+    "episodes": {
+        "num_classes": 5,
+        "samples_per_class": 3,
+        "batch_size": 4,
+        "train_batches": 12,
+        "eval_batches": 2,
+    },
+    "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.003}},
+    "strategy": {
+        "class_path": "avalanche.training.Replay",
+        "init_args": {"mem_size": 50, "train_mb_size": 4},
+    },
+}
+
+
+def write_config(folder: Path, **changes) -> Path:
+    config = json.loads(json.dumps(TINY))
+    for key, value in changes.items():
+        config[key] = value
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def command(config: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "continual",
+        "--config",
+        str(config),
+        "--run_dir",
+        str(run_dir),
+        *extra,
+    ]
+
+
+def run_command(config: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        command(config, run_dir, *extra), capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def test_a_run_writes_results_and_resumes(tmp_path: Path, omniglot, one_thread) -> None:
+    config = write_config(tmp_path)
+    run_dir = tmp_path / "run"
+    main(["--config", str(config), "--run_dir", str(run_dir)])
+    results = json.loads((run_dir / "results.json").read_text())
+    assert len(results["experiences"]) == 3 and " + " in results["experiences"][0]
+    matrix = results["accuracy_matrix"]
+    assert len(matrix) == 3 and all(len(row) == 3 for row in matrix)
+    assert all(0 <= v <= 1 for row in matrix for v in row)
+    assert len(results["accuracy_by_presentation"]) == 10
+    assert results["accuracy_by_presentation"][1] == matrix
+    assert results["accuracy_by_presentation"][3][0][0] is None  # 3 samples: no 4th presentation
+    assert len(results["untrained_accuracy_by_presentation"][1]) == 3
+    assert set(results) >= {"forgetting", "backward_transfer", "forward_transfer"}
+    assert results["run"]["experiences_done"] == 3
+    assert "| after \\ test |" in (run_dir / "results.md").read_text()
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert saved["run"]["position"] == 3 and saved["plugins"]  # Replay's buffer is saved
+    # rerunning a finished run trains nothing more and gives the same results
+    mtime = (run_dir / "checkpoint.pt").stat().st_mtime_ns
+    main(["--config", str(config), "--run_dir", str(run_dir)])
+    assert (run_dir / "checkpoint.pt").stat().st_mtime_ns == mtime
+    assert json.loads((run_dir / "results.json").read_text())["accuracy_matrix"] == matrix
+
+
+@pytest.mark.slow
+def test_sigkill_mid_experience_then_resume_gives_the_same_matrix(tmp_path: Path, omniglot) -> None:
+    config = write_config(tmp_path, episodes={**TINY["episodes"], "train_batches": 60})
+    straight = tmp_path / "straight"
+    assert run_command(config, straight).returncode == 0
+    killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        command(config, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while (
+        time.monotonic() < deadline
+    ):  # wait until experience 0 is saved, then kill in experience 1
+        results = killed / "results.json"
+        if results.is_file() and json.loads(results.read_text())["run"]["experiences_done"] == 1:
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert json.loads((killed / "results.json").read_text())["run"]["experiences_done"] == 1
+    resumed = run_command(config, killed)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming" in resumed.stdout
+    a = json.loads((straight / "results.json").read_text())
+    b = json.loads((killed / "results.json").read_text())
+    assert a["accuracy_by_presentation"] == b["accuracy_by_presentation"]
+    assert a["untrained_accuracy_by_presentation"] == b["untrained_accuracy_by_presentation"]
+
+
+def one_line_error(capsys, args: list[str], cause: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mann-continual: error:") and len(err.splitlines()) <= 6, err
+    assert cause in err, err
+
+
+def test_bad_input_is_one_clear_line(tmp_path: Path, capsys, omniglot, one_thread) -> None:
+    config = write_config(tmp_path)
+    run_dir = tmp_path / "run"
+    base = ["--config", str(config), "--run_dir", str(run_dir)]
+    one_line_error(
+        capsys, [*base, "--strategy", '{"class_path": "avalanche.training.Nope"}'], "Nope"
+    )
+    one_line_error(
+        capsys, [*base, "--plugins", '[{"class_path": "my.Plugin"}]'], "No module named 'my'"
+    )
+    one_line_error(capsys, [*base, "--episodes.num_classes", "300"], "num_classes=300")
+    groups = '{"class_path": "continual.OmniglotAlphabetStream", "init_args": {"groups": [["Latin"], []]}}'
+    one_line_error(capsys, [*base, "--benchmark", groups], "group 1 is empty")
+    # a folder holding another configuration's run
+    main([*base, "--benchmark.init_args.num_experiences", "1"])
+    one_line_error(capsys, base, "different configuration")
+    # --restart moves it aside and starts over
+    main([*base, "--restart", "true", "--benchmark.init_args.num_experiences", "1", "--seed", "1"])
+    assert list(tmp_path.glob("run.previous-*/checkpoint.pt"))
+    # a corrupt saved run
+    (run_dir / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    one_line_error(
+        capsys, [*base, "--benchmark.init_args.num_experiences", "1", "--seed", "1"], "corrupt"
+    )
+
+
+def test_ddp_launch_is_refused(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    one_line_error(capsys, ["--config", str(write_config(tmp_path))], "one process")
+
+
+def test_help_and_print_config(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--episodes.replay_share" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--config", str(REPO / "configs" / "continual_demo.yaml"), "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["strategy"]["class_path"] == "avalanche.training.Naive"
+    assert printed["episodic_model"]["wipe"] == "episode"
