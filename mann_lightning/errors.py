@@ -190,7 +190,7 @@ def user_message(error: BaseException) -> str:
         message = f"{root.strerror}: {root.filename}"
     lines = _informative_lines(message)
     option = _option_name(error)
-    if option and option.removeprefix("--") not in lines[0]:
+    if option and not re.search(rf"(?<![\w.]){re.escape(option[2:])}(?![\w.])", lines[0]):
         lines[0] = f"{option}: {lines[0]}"
     lines = [
         line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."

@@ -1,7 +1,8 @@
 """Stop (or skip) a training step whose loss or gradients are NaN or infinite.
 
-:class:`NonFiniteGuard` checks the loss before the backward pass and the gradients before the
-optimizer step, so non-finite values never reach the weights:
+:class:`NonFiniteGuard` notes a non-finite loss before the backward pass and checks the
+gradients before the optimizer step, where it decides (all processes together under DDP), so
+non-finite values never reach the weights:
 
 * ``action="stop"`` (default) ends ``mann fit`` with a message naming the step, and exit
   status 2. No checkpoint is written after the bad step, so ``last.ckpt`` holds the last good
@@ -89,7 +90,7 @@ class NonFiniteGuard(Callback):
         self._in_a_row += 1
         self.skipped += 1
         if self._in_a_row >= self.max_consecutive_skips:
-            self._stop(trainer, f"{what}, the {self._in_a_row}th bad step in a row")
+            self._stop(trainer, f"{what}, after {self._in_a_row} bad steps in a row")
         for group in optimizer.param_groups:
             for param in group["params"]:
                 param.grad = None  # the optimizer skips parameters without a gradient
