@@ -144,13 +144,11 @@ class PredictionWriter(BasePredictionWriter):
 class CurriculumCallback(Callback):
     """Grow the classes per episode ``N`` during ``mann fit`` by a curriculum schedule.
 
-    Before every training step it asks ``schedule.on_train_step(global_step)``, after every
-    validation ``schedule.on_validation(global_step, <monitor>)``, and on a change calls the
-    data module's ``set_episode_shape(N, samples_per_class)``: batches drawn from then on have
-    ``N`` classes and ``N * samples_per_class`` steps (one batch drawn ahead keeps the old
-    ``N``). Validation uses the current ``N``. ``curriculum/num_classes`` goes to every logger
-    at the start and at every change; the schedule is part of the checkpoint, and the data
-    module stores its shape, so ``--ckpt_path last`` continues the schedule.
+    Asks ``schedule.on_train_step(global_step)`` before every training step and
+    ``schedule.on_validation(global_step, <monitor>)`` after every validation; on a change calls
+    the data module's ``set_episode_shape(N, samples_per_class)`` (batches drawn from then on,
+    and validation, use ``N``) and logs ``curriculum/num_classes``. The schedule is saved in
+    checkpoints, so ``--ckpt_path last`` continues it (docs/curriculum.md).
 
     Args:
         schedule: A :class:`~mann_lightning.curriculum.CurriculumSchedule` (``class_path``).
@@ -167,8 +165,7 @@ class CurriculumCallback(Callback):
         monitor: str = "val/acc_inst_2",
         select_at_current_classes: bool = True,
     ) -> None:
-        self.schedule = schedule
-        self.monitor = monitor
+        self.schedule, self.monitor = schedule, monitor
         self.select_at_current_classes = select_at_current_classes
         self._validated_at: int | None = None  # N of the latest scored validation
 
@@ -192,9 +189,9 @@ class CurriculumCallback(Callback):
                 f"The curriculum grows N to {top} but one-hot labels are {width} wide; set "
                 f"data.init_args.max_classes: {top} (the model follows the data)."
             )
-        current = data.num_classes
-        data.set_episode_shape(top, data.samples_per_class)  # can every N be drawn?
-        data.set_episode_shape(current, data.samples_per_class)
+        current, samples = data.num_classes, data.samples_per_class
+        data.set_episode_shape(top, samples)  # can every N be drawn?
+        data.set_episode_shape(current, samples)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._apply(trainer, announce=False)  # before the sanity check's validation
@@ -209,7 +206,8 @@ class CurriculumCallback(Callback):
             self._apply(trainer)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not self.select_at_current_classes:
+        fitting = trainer.state.fn == "fit" and not trainer.sanity_checking
+        if not fitting or not self.select_at_current_classes:
             return
         classes = self.schedule.num_classes
         if self._validated_at is not None and classes != self._validated_at:
@@ -219,11 +217,12 @@ class CurriculumCallback(Callback):
         self._validated_at = classes
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.state.fn != "fit" or trainer.sanity_checking:  # not `mann validate`
             return
         value = trainer.callback_metrics.get(self.monitor)
-        accuracy = None if value is None else float(value)
-        if self.schedule.on_validation(trainer.global_step, accuracy):
+        if self.schedule.on_validation(
+            trainer.global_step, None if value is None else float(value)
+        ):
             self._apply(trainer)
 
     def _apply(self, trainer: L.Trainer, announce: bool = True) -> None:
@@ -232,12 +231,10 @@ class CurriculumCallback(Callback):
             data.set_episode_shape(classes, data.samples_per_class)
         if not announce:
             return
-        rank_zero_info(
-            f"Curriculum: {classes} classes per episode from step {trainer.global_step} "
-            f"({classes * data.samples_per_class} steps per episode)."
-        )
+        step = trainer.global_step
+        rank_zero_info(f"Curriculum: {classes} classes per episode from step {step}.")
         for logger in trainer.loggers:
-            logger.log_metrics({"curriculum/num_classes": classes}, step=trainer.global_step)
+            logger.log_metrics({"curriculum/num_classes": classes}, step=step)
 
     def state_dict(self) -> dict[str, Any]:
         return {"schedule": self.schedule.state_dict(), "validated_at": self._validated_at}
@@ -249,7 +246,6 @@ class CurriculumCallback(Callback):
 
 def forget_best(checkpoint: ModelCheckpoint) -> None:
     """Make a ``ModelCheckpoint`` forget its best scores, so its next monitored save wins."""
-    checkpoint.best_k_models = {}
-    checkpoint.kth_best_model_path = ""
+    checkpoint.best_k_models, checkpoint.kth_best_model_path = {}, ""
     checkpoint.best_model_score = None
     checkpoint.kth_value = torch.tensor(torch.inf if checkpoint.mode == "min" else -torch.inf)
