@@ -12,7 +12,7 @@ endif
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo continual-demo test test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/mann fit --config configs/demo.yaml
 	$(BIN)/mann test --config configs/demo.yaml --ckpt_path runs/demo/checkpoints/best.ckpt
+
+## The continual demo: a 4-experience alphabet stream with Avalanche (about 5 minutes on 2 cores).
+continual-demo: install
+	$(BIN)/mann-continual --config configs/continual_demo.yaml
 
 ## Lint, then the whole test suite, slow tests included (about 2 minutes on 2 cores).
 test: install

@@ -73,6 +73,12 @@ def build_parser() -> ArgumentParser:
         "--restart", type=bool, default=False, help="Move an existing run aside and start over."
     )
     parser.add_argument(
+        "--threads", type=int, default=1,
+        help="CPU threads of PyTorch (0: its default, one per core). 1 by default: these small "
+        "recurrent steps gain little from more, and on a busy machine more were measured 20x "
+        "slower (docs/continual.md).",
+    )  # fmt: skip
+    parser.add_argument(
         "--input_size", type=int | None, default=None,
         help="Features per step; default: the benchmark's image_size ** 2, else the first image's size.",
     )  # fmt: skip
@@ -178,18 +184,37 @@ def build_strategy(
     return strategy, metric
 
 
+def quiet_avalanche_deprecations() -> None:
+    """Hide the warnings Avalanche 0.6 raises about its own internals (e.g. Replay's buffer
+    update); its decorator resets the warning filters on every call, so filter at display."""
+    show = warnings.showwarning
+    if getattr(show, "quiet_avalanche", False):
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, DeprecationWarning) and f"{os.sep}avalanche{os.sep}" in filename:
+            return
+        show(message, category, filename, lineno, file, line)
+
+    showwarning.quiet_avalanche = True  # type: ignore[attr-defined]
+    warnings.showwarning = showwarning
+
+
 def _main(args: list[str] | None) -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UserError(
             f"mann-continual runs a stream in one process, but it was launched under DDP "
             f"(WORLD_SIZE={os.environ['WORLD_SIZE']}); start it without torchrun / srun."
         )
-    # Avalanche 0.6 warns about its own deprecated internals (e.g. Replay's buffer update)
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"avalanche\.")
+    quiet_avalanche_deprecations()
     parser = build_parser()
     cfg = parser.parse_args(args)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     digest = config_hash(parser, cfg)
+    if cfg.threads < 0:
+        raise UserError(f"--threads must be >= 0 (0: PyTorch's default), got {cfg.threads}.")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed, verbose=False)
     init = parser.instantiate(cfg)
     prepare_run_dir(run_dir, cfg.restart, parser.dump(cfg, skip_none=False), digest)

@@ -15,4 +15,5 @@ def test_sampling_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     main = runpy.run_path(str(SCRIPT))["main"]
     assert main(["--device", "cpu", "--synthetic", "--repeats", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    assert "| 5 | 50 |" in out and "sampling costs at most" in out
+    assert "| omniglot | 5 | 50 |" in out and "| pool | 5 | 50 |" in out
+    assert "sampling costs at most" in out
