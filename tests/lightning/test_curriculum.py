@@ -108,35 +108,39 @@ def test_callback_needs_a_wide_enough_label() -> None:
 
 
 SCHEDULES = {
-    # N = 3 + step // 3: changes before the training steps 3 and 6
+    # N = 3 + step // 3: changes before the training steps 3, 6 and 9
     "step": {"class_path": "mann_lightning.curriculum.StepSchedule", "init_args": {
         "start_classes": 3, "max_classes": 6, "increment": 1, "every_n_steps": 3}},
-    # validations at steps 2, 4, 6, 8 all pass; min_steps=3 lets only 4 and 8 count
+    # validations at steps 3, 6, 9 all pass; min_steps=4 lets only the one at 6 count, and a
+    # resumed run must know that (a fresh schedule would grow again at 9)
     "threshold": {"class_path": "mann_lightning.curriculum.ThresholdSchedule", "init_args": {
-        "start_classes": 3, "max_classes": 6, "threshold": 0.0, "min_steps": 3}},
+        "start_classes": 3, "max_classes": 6, "threshold": 0.0, "min_steps": 4}},
 }  # fmt: skip
-EXPECTED = {"step": [(0, 3), (3, 4), (6, 5)], "threshold": [(0, 3), (4, 4), (8, 5)]}
-# N of the last validation: the step schedule grew to 5 before it, the threshold one after it
+EXPECTED = {"step": [(0, 3), (3, 4), (6, 5), (9, 6)], "threshold": [(0, 3), (6, 4)]}
+# N of the last validation (step 9): the step schedule grew to 5 at step 6, the threshold
+# schedule to 4 after the validation at step 6
 LAST_VALIDATED = {"step": 5, "threshold": 4}
 
 
 def _config(folder: Path, schedule: str) -> Path:
-    """``curriculum_demo.yaml`` with a tiny model and data and the given schedule."""
+    """``curriculum_demo.yaml`` with a tiny model and data, the given schedule, a validation
+    every 3 steps and ``last.ckpt`` after every step."""
     config = yaml.safe_load((REPO / "configs" / "curriculum_demo.yaml").read_text())
     trainer = config["trainer"]
     trainer.update(enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
     trainer["logger"]["init_args"].update(save_dir=str(folder / "runs"), name="cur")
-    curriculum, best, last = trainer["callbacks"][:3]
+    curriculum, checkpoint = trainer["callbacks"][:2]
     curriculum["init_args"]["schedule"] = SCHEDULES[schedule]
-    for checkpoint in (best, last):
-        checkpoint["init_args"]["dirpath"] = str(folder / "runs" / "cur" / "checkpoints")
-    trainer["callbacks"] = [curriculum, best, last]
+    checkpoint["init_args"].update(
+        dirpath=str(folder / "runs" / "cur" / "checkpoints"), last_every_n_steps=1
+    )
+    trainer["callbacks"] = [curriculum, checkpoint]
     model = config["model"]["init_args"]
     model["controller_size"] = 16
     model["memory"]["init_args"].update(memory_size=8, word_size=8, num_reads=1)
     config["data"]["init_args"].update(
         num_classes=3, max_classes=6, samples_per_class=2, batch_size=2,
-        train_batches_per_epoch=2, val_batches=1, test_batches=1,
+        train_batches_per_epoch=3, val_batches=1, test_batches=1,
     )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{schedule}.yaml"
@@ -151,22 +155,23 @@ def _fit(config: Path, steps: int, *extra: str) -> Any:
 @pytest.mark.parametrize("schedule", ["step", "threshold"])
 def test_fit_resumes_mid_schedule(schedule: str, tmp_path: Path, omniglot: Path) -> None:
     straight_dir, resumed_dir = tmp_path / "straight", tmp_path / "resumed"
-    straight = _fit(_config(straight_dir, schedule), 8)
+    straight = _fit(_config(straight_dir, schedule), 10)
     config = _config(resumed_dir, schedule)
-    _fit(config, 4)
+    _fit(config, 7)
     saved = torch.load(
         resumed_dir / "runs" / "cur" / "checkpoints" / "last.ckpt", weights_only=False
     )
-    assert saved["global_step"] == 4  # resumed mid-schedule, between two changes
+    assert saved["global_step"] == 7  # mid-epoch and mid-schedule
     assert saved["callbacks"]["CurriculumCallback"]["schedule"]["changes"] == [
-        list(change) for change in EXPECTED[schedule][:2]
+        list(change) for change in EXPECTED[schedule] if change[0] <= 6
     ]
-    resumed = _fit(config, 8, "--ckpt_path=last")
+    resumed = _fit(config, 10, "--ckpt_path=last")
 
     for cli in (straight, resumed):
         (callback,) = [c for c in cli.trainer.callbacks if isinstance(c, CurriculumCallback)]
         assert callback.schedule.changes == EXPECTED[schedule]
-        assert cli.datamodule.num_classes == 5 and cli.trainer.global_step == 8
+        assert cli.datamodule.num_classes == EXPECTED[schedule][-1][1]
+        assert cli.trainer.global_step == 10
         assert cli.model.model.label_size == 6  # the width never changed
     assert resumed.datamodule.train_batches_drawn == straight.datamodule.train_batches_drawn
     for key, value in resumed.model.state_dict().items():
@@ -180,10 +185,10 @@ def test_fit_resumes_mid_schedule(schedule: str, tmp_path: Path, omniglot: Path)
         if row.get("curriculum/num_classes")
     ]
     assert logged == EXPECTED[schedule]
-    # best.ckpt is the best validation at the latest N (for the step schedule the only one at
-    # N = 5, at step 8), although chance accuracy is higher at a smaller N
+    # best.ckpt is the best validation at the latest N, here the only one at that N (step 9),
+    # although chance accuracy is higher at a smaller N
     best = torch.load(
         straight_dir / "runs" / "cur" / "checkpoints" / "best.ckpt", weights_only=False
     )
     assert best["callbacks"]["CurriculumCallback"]["validated_at"] == LAST_VALIDATED[schedule]
-    assert best["global_step"] == 8 if schedule == "step" else best["global_step"] in (6, 8)
+    assert best["global_step"] == 9
