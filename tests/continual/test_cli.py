@@ -96,6 +96,8 @@ def test_a_run_writes_results_and_resumes(tmp_path: Path, omniglot, one_thread) 
     assert set(results) >= {"forgetting", "backward_transfer", "forward_transfer"}
     assert results["run"]["experiences_done"] == 3
     assert "| after \\ test |" in (run_dir / "results.md").read_text()
+    log = (run_dir / "log.txt").read_text()  # Avalanche's TextLogger sees the metric
+    assert "PresentationAcc_Exp/eval_phase/test_stream/Exp002/P02" in log
     saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     assert saved["run"]["position"] == 3 and saved["plugins"]  # Replay's buffer is saved
     # rerunning a finished run trains nothing more and gives the same results

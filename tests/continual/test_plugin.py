@@ -156,3 +156,29 @@ def test_model_must_be_wrapped() -> None:
     strategy, _ = make_strategy(Naive, MANN(400, 5, memory="lrua"), plugin)
     with pytest.raises(TypeError, match="EpisodicMANN"):
         plugin.before_training_exp(strategy)
+
+
+def test_default_evaluator_reports_step_accuracy(small_stream, one_thread, capsys) -> None:
+    """Avalanche's default evaluator (accuracy, loss, interactive logger) works on episodes and
+    its accuracy is the accuracy over all steps of the episodes."""
+    from avalanche.training.templates import SupervisedTemplate
+
+    from continual import PresentationAccuracy
+
+    plugin = MANNEpisodePlugin(num_classes=5, samples_per_class=4, batch_size=4, train_batches=2, eval_batches=2)
+    model = tiny_model()
+    metric = PresentationAccuracy(train=False)
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+        train_mb_size=4,
+        plugins=[plugin, metric],
+    )
+    assert isinstance(strategy, SupervisedTemplate)
+    strategy.train(small_stream.train_stream[0])
+    results = strategy.eval(small_stream.test_stream[0])
+    overall = results["Top1_Acc_Exp/eval_phase/test_stream/Exp000"]
+    per_presentation = metric.results[("test", 0)][:4]
+    # 5 classes x 4 presentations per episode: every presentation holds a quarter of the steps
+    assert overall == pytest.approx(sum(per_presentation) / 4)
+    assert "Top1_Acc_Exp" in capsys.readouterr().out
