@@ -80,19 +80,22 @@ class ClassPool(NamedTuple):
         counts: ``[K]`` int64 images of each class (at least 1).
         class_ids: ``[K]`` int64 data set label of each class.
         groups: ``[K]`` int64 group of each class (e.g. 0 = current, 1 = replayed).
+        group_sizes: Classes in group 0, 1, ... (read once when the pool is built, so that
+            sampling never waits for the device).
     """
 
     images: Tensor
     counts: Tensor
     class_ids: Tensor
     groups: Tensor
+    group_sizes: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return int(self.counts.numel())
 
     def group_size(self, group: int) -> int:
         """Number of classes in ``group``."""
-        return int((self.groups == group).sum())
+        return self.group_sizes[group] if group < len(self.group_sizes) else 0
 
     @staticmethod
     def from_tensors(
@@ -122,7 +125,8 @@ class ClassPool(NamedTuple):
             )
             group_of = groups.to(labels.device).long()[first]
         keep = counts >= min_count
-        return ClassPool(padded[keep], counts[keep], class_ids[keep], group_of[keep])
+        sizes = tuple(torch.bincount(group_of[keep]).tolist())
+        return ClassPool(padded[keep], counts[keep], class_ids[keep], group_of[keep], sizes)
 
 
 def sample_pool_episodes(

@@ -149,3 +149,28 @@ def test_carried_memory_is_saved_with_the_weights(small_stream, one_thread) -> N
     assert all(
         torch.equal(a, b) for a, b in zip(carried(model), state_leaves(restored), strict=True)
     )
+
+
+def test_no_host_sync_when_sampling_and_stepping(monkeypatch) -> None:
+    """Pool sampling (jitter, groups) and the EpisodicMANN forward/backward never read values
+    back to the host, so the plugin's loop does not stall a GPU."""
+    from mann_lightning.data.pool import ClassPool, sample_pool_episodes
+
+    labels = torch.arange(8).repeat_interleave(torch.tensor([1, 2, 3, 4, 5, 6, 7, 8]))
+    pool = ClassPool.from_tensors(torch.rand(labels.numel(), 400), labels, (labels > 5).long())
+    model = tiny_model(wipe="never")
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("host synchronisation")
+
+    for name in ("item", "cpu", "tolist", "nonzero", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+    monkeypatch.setattr(torch, "nonzero", forbidden)
+    for index in range(2):
+        generator = torch.Generator().manual_seed(index)
+        batch = sample_pool_episodes(pool, 5, 4, 3, generator, "onehot", (3, 2), 20, 0.1, 10.0)
+        x, y, _, _ = to_minibatch(batch, "onehot")
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+    monkeypatch.undo()
+    assert model.carry.state is not None and torch.isfinite(loss)
