@@ -181,13 +181,7 @@ def _option_name(error: BaseException) -> str | None:
 def user_message(error: BaseException) -> str:
     """The root cause's message, unwrapped from jsonargparse's union noise, a few lines long."""
     root = _root_cause(error) or error
-    message = str(root) or type(root).__name__
-    if (
-        isinstance(root, (FileNotFoundError, PermissionError))
-        and root.filename
-        and not (root.strerror is None or str(root.filename) in message.replace("'", ""))
-    ):
-        message = f"{root.strerror}: {root.filename}"
+    message = re.sub(r"^\[Errno \d+\] ", "", str(root)) or type(root).__name__
     lines = _informative_lines(message)
     option = _option_name(error)
     if option and not re.search(rf"(?<![\w.]){re.escape(option[2:])}(?![\w.])", lines[0]):

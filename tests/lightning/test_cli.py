@@ -135,3 +135,14 @@ def test_unknown_label_encoding_is_rejected(workdir: Path, capsys: pytest.Captur
     with pytest.raises(SystemExit):
         main(["fit", "--config", config, "--data.init_args.label_encoding=binary"])
     assert "label_encoding" in capsys.readouterr().err
+
+
+def test_untrained_evaluation_only_on_request(workdir: Path) -> None:
+    config = str(REPO / "configs" / "demo.yaml")
+    with pytest.raises(SystemExit) as stopped:
+        main(["test", "--config", config, *FAST])
+    assert stopped.value.code == 2
+    assert not list((workdir / "runs").rglob("test_results.json")), "nothing may be evaluated"
+    with pytest.warns(UserWarning, match="UNTRAINED"):
+        main(["test", "--config", config, "--allow_untrained=true", *FAST])
+    assert list((workdir / "runs").rglob("test_results.json"))
