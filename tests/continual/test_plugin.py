@@ -165,7 +165,9 @@ def test_default_evaluator_reports_step_accuracy(small_stream, one_thread, capsy
 
     from continual import PresentationAccuracy
 
-    plugin = MANNEpisodePlugin(num_classes=5, samples_per_class=4, batch_size=4, train_batches=2, eval_batches=2)
+    plugin = MANNEpisodePlugin(
+        num_classes=5, samples_per_class=4, batch_size=4, train_batches=2, eval_batches=2
+    )
     model = tiny_model()
     metric = PresentationAccuracy(train=False)
     strategy = Naive(
