@@ -10,7 +10,9 @@ run folder:
   1..K, a list of matrices), ``untrained_accuracy_by_presentation`` (the model before
   training, ``[k][j]``), forgetting and transfer (:mod:`continual.transfer`), and ``run``
   (experiences done, wall time, seed, commit);
-* ``results.md``: the 2nd-presentation matrix as a table.
+* ``results.md``: the 2nd-presentation matrix as a table;
+* at the end, ``figures/*.png`` (:mod:`continual.figures`), also logged to W&B when a
+  :class:`~continual.wandb_logger.StreamWandBLogger` is among the evaluator's loggers.
 
 Rerunning on the same folder resumes after the last completed experience.
 """
@@ -30,6 +32,7 @@ from avalanche.training.plugins.clock import Clock
 from mann_lightning.errors import UserError
 
 from . import run_state
+from .figures import write_figures
 from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
 from .run_state import RunState
@@ -75,7 +78,28 @@ class StreamRunner:
             )
 
     def run(self) -> dict[str, Any]:
-        """Run (or resume) the stream; returns the ``results.json`` content."""
+        """Run (or resume) the stream; returns the ``results.json`` content.
+
+        Loggers of the strategy's evaluator that have ``bind_run(extra, run_dir)`` (e.g.
+        :class:`~continual.wandb_logger.StreamWandBLogger`) are started with the run state's
+        ``extra`` dict before anything is logged, and closed at the end. The figures
+        (:mod:`continual.figures`) are drawn into ``figures/`` at the end and logged through them.
+        """
+        self._bound: list[Any] = []
+        try:
+            return self._run()
+        finally:
+            for logger in self._bound:
+                logger.close()
+
+    def _bind_loggers(self, state: RunState) -> None:
+        """Start the evaluator's loggers that keep state in the run (a W&B run id)."""
+        for logger in getattr(self.strategy.evaluator, "loggers", []):
+            if hasattr(logger, "bind_run"):
+                logger.bind_run(state.extra, self.run_dir)
+                self._bound.append(logger)
+
+    def _run(self) -> dict[str, Any]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         saved = run_state.load(self.run_dir)
         if saved is not None:
@@ -85,11 +109,14 @@ class StreamRunner:
                     "--run_dir, or --restart true to start over (the old run is moved aside)."
                 )
             state = run_state.restore(self.strategy, saved, NOT_SAVED)
+            if state.position < len(self.train_stream):
+                self._bind_loggers(state)
             self.log(
                 f"Resuming {self.run_dir} after experience {state.position} of {len(self.train_stream)}."
             )
         else:
             state = RunState(self.config_hash)
+            self._bind_loggers(state)
             state.untrained = self._evaluate()
             state.extra["seconds"] = 0.0
             run_state.save_atomic(run_state.capture(self.strategy, state, NOT_SAVED), self.run_dir)
@@ -108,7 +135,10 @@ class StreamRunner:
                 f"experience {index + 1}/{total} done ({time.perf_counter() - start:.0f} s): "
                 f"2nd-presentation accuracy per test experience: {second}"
             )
-        return self.write_results(state)
+        results = self.write_results(state)
+        iterations = self.strategy.clock.train_iterations
+        write_figures(results, self.run_dir / "figures", self._bound, iterations)
+        return results
 
     def _evaluate(self) -> list[list[float]]:
         """Accuracy by presentation on every test experience, ``[j][k]``."""
