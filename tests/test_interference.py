@@ -19,6 +19,8 @@ from mann_lightning.interference import (
     interference_metrics,
     preloaded_accuracy,
 )
+from mann_lightning.memory_stats import trace_statistics
+from mann_lightning.memory_stats_callback import MemoryStatisticsCallback
 from mann_lightning.metrics import InstanceAccuracy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,16 +147,17 @@ def test_string_labels_are_scored_whole() -> None:
     assert result == {0: [1.0, 0.0]}
 
 
-def test_callback_logs_and_writes_json(tmp_path: Path, omniglot: Path, one_thread: None) -> None:
+def test_callbacks_log_and_write_json(tmp_path: Path, omniglot: Path, one_thread: None) -> None:
     from mann_lightning.cli import build_cli
 
     config = yaml.safe_load((REPO / "configs" / "interference_wipe_never.yaml").read_text())
     trainer = config["trainer"]
     trainer.update(enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     trainer["logger"]["init_args"].update(save_dir=str(tmp_path), name="pi")
-    (callback,) = [c for c in trainer["callbacks"] if "ProactiveInterference" in c["class_path"]]
+    (callback, stats) = [c for c in trainer["callbacks"] if "mann_lightning.memory_stats_" in
+                         c["class_path"] or "ProactiveInterference" in c["class_path"]]  # fmt: skip
     callback["init_args"].update(ks=[0, 1, 3], num_batches=1)
-    trainer["callbacks"] = [callback]
+    trainer["callbacks"] = [callback, stats]
     model = config["model"]["init_args"]
     model.update(controller_size=16)
     model["memory"]["init_args"].update(memory_size=8, word_size=8, num_reads=1)
@@ -174,3 +177,17 @@ def test_callback_logs_and_writes_json(tmp_path: Path, omniglot: Path, one_threa
     assert saved["evaluations"][-1]["accuracy"]["3"][:2] == again[3][:2]
     header = (log_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"interference/k0/acc_inst_1", "interference/k3/acc_inst_2"} <= set(header)
+    assert {"memory/slots_written", "memory/usage_entropy"} <= set(header)
+    memory = json.loads((log_dir / "memory_stats.json").read_text())
+    assert [e["step"] for e in memory["evaluations"]] == [2, 4]
+    (tracer,) = [c for c in cli.trainer.callbacks if isinstance(c, MemoryStatisticsCallback)]
+    by_hand = trace_statistics(cli.model.model, *_fields(cli.datamodule.batch("val", 0)))
+    for name, value in by_hand.summary().items():
+        assert memory["evaluations"][-1][name] == pytest.approx(value, nan_ok=True), name
+    assert tracer.measure(cli.model.model, [cli.datamodule.batch("val", 0)]) == pytest.approx(
+        by_hand.summary(), nan_ok=True
+    )
+
+
+def _fields(batch: EpisodeBatch) -> tuple[Tensor, Tensor, Tensor]:
+    return batch.inputs, batch.prev_labels, batch.targets
