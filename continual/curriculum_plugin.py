@@ -1,0 +1,130 @@
+"""The curriculum in a stream: a schedule of :mod:`mann_lightning.curriculum` drives ``N``.
+
+:class:`CurriculumPlugin` asks the same schedule objects as ``mann fit``'s
+``CurriculumCallback`` (``StepSchedule``, ``ThresholdSchedule``) and sets the episode
+plugin's ``num_classes``: ``schedule.on_train_step(train_iterations)`` before every training
+iteration, ``schedule.on_validation(train_iterations, accuracy)`` after every evaluation
+(``accuracy``: the 2nd-presentation accuracy over all episodes of that evaluation). The
+episode loader draws each batch when the loop asks for it, so a change made before iteration
+``s`` applies from the batch after it (as in ``mann fit``, one batch ahead). Evaluation runs at
+the current ``N``.
+
+One-hot labels need a fixed width for ``N`` to grow under one model: build the MANN with
+``max_classes`` outputs and label inputs and wrap it in :class:`CurriculumMANN` (strings need
+nothing: wrap in ``EpisodicMANN(..., label_encoding="string")`` as usual).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from avalanche.training.plugins import SupervisedPlugin
+from torch import Tensor
+
+from mann_lightning.curriculum import CurriculumSchedule
+
+from .episode_data import INSTANCES_INDEX, experience_classes
+from .episodic_model import EpisodicMANN
+from .interference_metrics import episode_plugin
+
+
+class CurriculumMANN(EpisodicMANN):
+    """An :class:`EpisodicMANN` with one-hot labels of a fixed width ``mann.num_outputs``.
+
+    The episode plugin encodes labels ``0..N-1`` as ``N``-wide one-hot vectors; this wrapper
+    zero-pads them to the model's width (as ``OmniglotEpisodes(max_classes=...)`` does) and
+    returns all ``max_classes`` logits, of which labels ``N..max-1`` are never targets yet.
+    ``num_classes`` is ``None``, so the plugin accepts any ``N`` up to the width.
+    """
+
+    @property
+    def num_classes(self) -> int | None:
+        return None
+
+    @property
+    def max_classes(self) -> int:
+        """The fixed one-hot width."""
+        return self.mann.label_size
+
+    def forward(self, packed: Tensor) -> Tensor:
+        have = packed.shape[-1] - self.input_size
+        if self.label_encoding == "onehot" and packed.dim() == 3 and 0 < have < self.label_size:
+            packed = F.pad(packed, (0, self.label_size - have))
+        return super().forward(packed)
+
+
+class CurriculumPlugin(SupervisedPlugin):
+    """Grow ``MANNEpisodePlugin.num_classes`` by a curriculum schedule during a stream.
+
+    Args:
+        schedule: A :class:`~mann_lightning.curriculum.CurriculumSchedule`.
+
+    Attributes:
+        history: ``(train_iterations, N)`` at the first training iteration and at every change
+            (``schedule.changes`` counts the schedule's own steps).
+
+    Before each training experience it checks that the experience has at least the schedule's
+    ``max_classes`` classes of its own (replayed classes are not counted) and, for one-hot
+    labels, that the model is that wide; either problem is a ``ValueError`` saying what to
+    change. ``replay_share`` of the episode plugin must be ``None`` (its per-group counts are
+    fixed for an epoch). The schedule is saved with :meth:`state_dict`.
+    """
+
+    def __init__(self, schedule: CurriculumSchedule) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.history: list[tuple[int, int]] = []
+        self._correct, self._total = 0, 0
+
+    def _apply(self, strategy: Any) -> None:
+        plugin, classes = episode_plugin(strategy), self.schedule.num_classes
+        if plugin.num_classes != classes:
+            plugin.num_classes = classes
+            self.history.append((strategy.clock.train_iterations, classes))
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        plugin, model, top = episode_plugin(strategy), strategy.model, self.schedule.max_classes
+        if plugin.replay_share is not None:
+            raise ValueError("CurriculumPlugin needs MANNEpisodePlugin(replay_share=None).")
+        if model.label_encoding == "onehot" and getattr(model, "max_classes", 0) < top:
+            raise ValueError(
+                f"The curriculum grows N to {top}: wrap a MANN with num_outputs={top} in "
+                f"continual.curriculum_plugin.CurriculumMANN (got {type(model).__name__} with "
+                f"{model.mann.num_outputs} outputs)."
+            )
+        own = len(experience_classes(strategy.experience))
+        if own < top:
+            raise ValueError(
+                f"Experience {strategy.experience.current_experience} has {own} classes, but the "
+                f"curriculum grows N to max_classes={top}: lower max_classes or group more "
+                "classes per experience."
+            )
+        if not self.history:
+            self.history.append((strategy.clock.train_iterations, self.schedule.num_classes))
+        self._apply(strategy)
+
+    def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        if self.schedule.on_train_step(strategy.clock.train_iterations):
+            self._apply(strategy)
+
+    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
+        self._correct, self._total = 0, 0
+
+    def after_eval_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        second = strategy.mbatch[INSTANCES_INDEX] == 2
+        right = (strategy.mb_output.argmax(1) == strategy.mb_y) & second
+        self._correct += int(right.sum())
+        self._total += int(second.sum())
+
+    def after_eval(self, strategy: Any, **kwargs: Any) -> None:
+        accuracy = self._correct / self._total if self._total else None
+        if self.schedule.on_validation(strategy.clock.train_iterations, accuracy):
+            self._apply(strategy)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"schedule": self.schedule.state_dict(), "history": [list(h) for h in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.schedule.load_state_dict(state["schedule"])
+        self.history = [(int(s), int(n)) for s, n in state.get("history", [])]
