@@ -45,6 +45,7 @@ from mann_lightning.errors import UserError, run_console
 from mann_lightning.model import MANN
 
 from . import run_state
+from .drills import planned_drill
 from .episodic_model import EpisodicMANN
 from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
@@ -53,7 +54,9 @@ from .runner import StreamRunner
 OptimizerCallable = Callable[[Iterable], torch.optim.Optimizer]
 StrategyCallable = Callable[[nn.Module, torch.optim.Optimizer, nn.Module], SupervisedTemplate]
 #: Options that steer the run but are not part of the experiment (not in the config hash).
-RUN_OPTIONS = ("config", "run_dir", "restart", "print_config", "__default_config__", "__path__")
+RUN_OPTIONS = (
+    "config", "run_dir", "restart", "print_config", "loggers", "__default_config__", "__path__",
+)  # fmt: skip
 
 
 def build_parser() -> ArgumentParser:
@@ -220,6 +223,9 @@ def _main(args: list[str] | None) -> None:
     prepare_run_dir(run_dir, cfg.restart, parser.dump(cfg, skip_none=False), digest)
     with open(run_dir / "log.txt", "a") as log_file:
         strategy, metric = build_strategy(init, init.benchmark, run_dir, log_file)
+        drill = planned_drill()
+        if drill is not None:  # after the clock: it counts the iteration just finished
+            strategy.plugins.append(drill)
         runner = StreamRunner(init.benchmark, strategy, metric, run_dir, digest, cfg.seed)
         results = runner.run()
     print((run_dir / "results.md").read_text())

@@ -32,6 +32,7 @@ from avalanche.training.plugins.clock import Clock
 from mann_lightning.errors import UserError
 
 from . import run_state
+from .drills import KillAtIteration
 from .figures import write_figures
 from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
@@ -39,7 +40,7 @@ from .run_state import RunState
 from .transfer import transfer_summary
 
 #: Plugins whose state the run does not save (rebuilt from the config, or counters saved apart).
-NOT_SAVED: tuple[type, ...] = (EvaluationPlugin, Clock, MANNEpisodePlugin)
+NOT_SAVED: tuple[type, ...] = (EvaluationPlugin, Clock, MANNEpisodePlugin, KillAtIteration)
 
 
 class StreamRunner:

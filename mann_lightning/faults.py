@@ -8,6 +8,8 @@ Set the environment variable ``MANN_FAULT`` to a comma-separated list of ``name=
   (half of the temporary file written, the target not yet replaced).
 * ``nan_at_step=N``: put a NaN into the inputs of the batch of step ``N``, so the loss and
   the gradients of that step are not finite.
+* ``kill_at_iteration=N``: SIGKILL a ``mann-continual`` run right after its ``N``-th training
+  iteration of the whole stream (Avalanche's ``clock.train_iterations``).
 
 Steps count completed optimizer steps (``trainer.global_step``): ``kill_at_step=5`` kills when
 ``global_step`` reaches 5; ``nan_at_step=3`` poisons the batch trained while it is 3. The hooks
@@ -23,7 +25,7 @@ import signal
 import sys
 
 FAULT_ENV = "MANN_FAULT"
-KNOWN_FAULTS = ("kill_at_step", "kill_in_save", "nan_at_step")
+KNOWN_FAULTS = ("kill_at_step", "kill_in_save", "nan_at_step", "kill_at_iteration")
 
 
 def planned_faults() -> dict[str, int]:
