@@ -12,7 +12,7 @@ endif
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo continual-demo test test-fast lint bench clean
+.PHONY: install demo continual-demo test test-fast test-long lint bench clean
 
 install: $(VENV)/.installed
 
@@ -31,11 +31,16 @@ demo: install
 continual-demo: install
 	$(BIN)/mann-continual --config configs/continual_demo.yaml
 
-## Lint, then the whole test suite, slow tests included (about 2 minutes on 2 cores).
+## Lint, then the whole test suite, slow tests included; the multi-minute demo runs (marked
+## long) are left to `make test-long`.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not long"
+
+## The tests marked long: demo configs end to end (about 5 minutes each on 2 cores).
+test-long: install
+	$(BIN)/python -m pytest -q -m long
 
 ## The suite without the tests marked slow, for quick iterations.
 test-fast: install

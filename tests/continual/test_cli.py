@@ -209,7 +209,7 @@ def test_every_continual_config_runs(config: Path, tmp_path: Path, omniglot, one
     assert results["run"]["experiences_done"] == 2 and len(results["accuracy_matrix"]) == 2
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_demo_config_learns(tmp_path: Path, omniglot) -> None:
     """configs/continual_demo.yaml end to end (about 5 minutes on 2 cores): the 2nd-presentation
     accuracy on each experience's held-out characters, right after training on it, is well
