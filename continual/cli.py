@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
+from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.logging import BaseLogger, TextLogger
 from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
@@ -50,6 +51,7 @@ from .episodic_model import EpisodicMANN
 from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
 from .runner import StreamRunner
+from .transfer_metric import TransferMetrics
 
 OptimizerCallable = Callable[[Iterable], torch.optim.Optimizer]
 StrategyCallable = Callable[[nn.Module, torch.optim.Optimizer, nn.Module], SupervisedTemplate]
@@ -100,6 +102,10 @@ def build_parser() -> ArgumentParser:
         "--strategy", type=StrategyCallable, default=_spec("avalanche.training.Naive")
     )
     parser.add_argument("--plugins", type=list[SupervisedPlugin], default=[])
+    parser.add_argument(
+        "--metrics", type=list[PluginMetric], default=[],
+        help="More Avalanche plugin metrics, e.g. continual.interference_metrics.ProactiveInterference.",
+    )  # fmt: skip
     parser.add_argument("--loggers", type=list[BaseLogger], default=[])
     return parser
 
@@ -172,6 +178,8 @@ def build_strategy(
         accuracy_metrics(epoch=True, experience=True),
         loss_metrics(epoch=True, experience=True),
         metric,
+        TransferMetrics(),
+        *init.metrics,
         loggers=[TextLogger(log_file), *init.loggers],
     )
     optimizer = init.optimizer(model.parameters())

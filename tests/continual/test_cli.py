@@ -220,3 +220,15 @@ def test_demo_config_learns(tmp_path: Path, omniglot) -> None:
     matrix = json.loads((run_dir / "results.json").read_text())["accuracy_matrix"]
     diagonal = [matrix[i][i] for i in range(len(matrix))]
     assert len(diagonal) == 4 and sum(diagonal) / 4 >= 0.35, diagonal
+
+
+def test_more_metrics_from_the_command_line(tmp_path: Path, omniglot, one_thread) -> None:
+    config = write_config(tmp_path)
+    run_dir = tmp_path / "metrics"
+    extra = '[{"class_path": "continual.interference_metrics.ProactiveInterference", "init_args": {"ks": [0, 2]}}]'
+    main(["--config", str(config), "--run_dir", str(run_dir), "--metrics", extra,
+          "--benchmark.init_args.num_experiences", "2", "--episodes.train_batches", "2"])  # fmt: skip
+    log = (run_dir / "log.txt").read_text()
+    assert "ProactiveInterference_Exp/eval_phase/test_stream/Exp001/k02/P02" in log
+    assert "BWT_Stream/eval_phase/test_stream/mean" in log  # TransferMetrics is always there
+    assert "Forgetting_Stream/eval_phase/test_stream/Exp000" in log

@@ -1,0 +1,51 @@
+"""TransferMetrics: the plugin metric equals transfer_summary of the evaluated matrices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin
+from helpers.continual_models import tiny_model
+from torch import nn
+
+from continual import MANNEpisodePlugin, PresentationAccuracy
+from continual.transfer import transfer_summary
+from continual.transfer_metric import TransferMetrics
+
+
+def test_transfer_metric_matches_the_matrices(small_stream, one_thread) -> None:
+    model = tiny_model()
+    presentation, transfer = PresentationAccuracy(), TransferMetrics()
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=3e-3),
+        criterion=nn.CrossEntropyLoss(),
+        plugins=[MANNEpisodePlugin(5, 3, 4, train_batches=6, eval_batches=2)],
+        evaluator=EvaluationPlugin(presentation, transfer, loggers=[]),
+    )
+    stream = small_stream.test_stream
+    strategy.eval(stream)
+    untrained = [presentation.results[("test", j)] for j in range(3)]
+    rows = []
+    for experience in small_stream.train_stream:
+        strategy.train(experience)
+        results = strategy.eval(stream)
+        rows.append([presentation.results[("test", j)] for j in range(3)])
+    by_presentation = [[[row[j][k] for j in range(3)] for row in rows] for k in range(10)]
+    untrained_k = [[untrained[j][k] for j in range(3)] for k in range(10)]
+    expected = transfer_summary(by_presentation, untrained_k)
+    assert (
+        transfer.result()["forgetting"]["per_experience"]
+        == expected["forgetting"]["per_experience"]
+    )
+    assert transfer.result()["forward_transfer"]["mean"] == pytest.approx(
+        expected["forward_transfer"]["mean"]
+    )
+    assert results["BWT_Stream/eval_phase/test_stream/mean"] == pytest.approx(
+        expected["backward_transfer"]["mean"]
+    )
+    assert results["Forgetting_Stream/eval_phase/test_stream/Exp000"] == pytest.approx(
+        max(rows[0][0][1], rows[1][0][1]) - rows[2][0][1]
+    )
+    assert "Forgetting_Stream/eval_phase/test_stream/Exp002" not in results  # last: undefined
