@@ -23,9 +23,11 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
 from .data.episodes import EpisodeBatch
+from .interference_figure import draw_interference
 from .metrics import InstanceAccuracy
 
 #: The numbers of pre-loading episodes of docs/interference.md.
@@ -124,7 +126,10 @@ class ProactiveInterferenceCallback(Callback):
     classes, never among the fixed validation batches while ``val_batches < preload_offset``).
     Logs ``interference/k{k}/acc_inst_{i}`` to every logger at the global step, and writes
     ``<log dir>/interference.json``: ``{"ks", "evaluations": [{"step", "epoch",
-    "num_classes", "accuracy": {k: [...]}}]}``.
+    "num_classes", "accuracy": {k: [...]}}]}`` and, next to it, ``interference.png`` (accuracy
+    at the 2nd and the 10th-or-last presentation against ``k``, one line per evaluation;
+    :func:`~mann_lightning.interference_figure.draw_interference`), also logged to a
+    ``WandbLogger`` as the image ``interference/proactive``.
 
     Args:
         ks: Numbers of pre-loading episodes.
@@ -189,6 +194,10 @@ class ProactiveInterferenceCallback(Callback):
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"ks": sorted(set(self.ks)), "evaluations": self.evaluations}
         path.write_text(json.dumps(payload, indent=2) + "\n")
+        png = draw_interference(self.evaluations, path.with_suffix(".png"))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="interference/proactive", images=[str(png)], step=step)
 
     def state_dict(self) -> dict[str, Any]:
         return {"evaluations": self.evaluations}

@@ -172,6 +172,7 @@ def test_callbacks_log_and_write_json(tmp_path: Path, omniglot: Path, one_thread
     saved = json.loads((log_dir / "interference.json").read_text())
     assert saved["ks"] == [0, 1, 3]
     assert [e["step"] for e in saved["evaluations"]] == [2, 4]
+    assert (log_dir / "interference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (found,) = [c for c in cli.trainer.callbacks if isinstance(c, ProactiveInterferenceCallback)]
     again = found.measure(cli.datamodule, cli.model.model)  # deterministic, same episodes
     assert saved["evaluations"][-1]["accuracy"]["3"][:2] == again[3][:2]
@@ -191,3 +192,16 @@ def test_callbacks_log_and_write_json(tmp_path: Path, omniglot: Path, one_thread
 
 def _fields(batch: EpisodeBatch) -> tuple[Tensor, Tensor, Tensor]:
     return batch.inputs, batch.prev_labels, batch.targets
+
+
+def test_interference_png_panels(tmp_path: Path) -> None:
+    from mann_lightning.interference_figure import draw_interference, late_presentation
+
+    evaluations = [
+        {"step": 2, "accuracy": {"0": [0.2, 0.5, 0.6, None], "4": [0.2, 0.3, None, None]}},
+        {"step": 4, "accuracy": {"0": [0.2, 0.6, 0.7, None], "4": [0.2, 0.4, 0.5, None]}},
+    ]
+    assert late_presentation(evaluations) == 3  # no 10th: the last one reached
+    assert late_presentation(evaluations, wanted=2) == 2
+    png = draw_interference(evaluations, tmp_path / "sub" / "interference.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
