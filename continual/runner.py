@@ -38,6 +38,7 @@ from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
 from .run_state import RunState
 from .transfer import transfer_summary
+from .transfer_metric import TransferMetrics
 
 #: Plugins whose state the run does not save (rebuilt from the config, or counters saved apart).
 NOT_SAVED: tuple[type, ...] = (EvaluationPlugin, Clock, MANNEpisodePlugin, KillAtIteration)
@@ -110,6 +111,9 @@ class StreamRunner:
                     "--run_dir, or --restart true to start over (the old run is moved aside)."
                 )
             state = run_state.restore(self.strategy, saved, NOT_SAVED)
+            for metric in getattr(self.strategy.evaluator, "metrics", []):
+                if isinstance(metric, TransferMetrics):  # its rows live in the run state
+                    metric.restore(state.rows, state.untrained)
             if state.position < len(self.train_stream):
                 self._bind_loggers(state)
             self.log(

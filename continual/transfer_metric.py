@@ -54,6 +54,13 @@ class TransferMetrics(PluginMetric[dict[str, Any]]):
     def reset(self) -> None:
         self._counter.reset()
 
+    def restore(self, rows: list[list[list[float]]], untrained: list[list[float]] | None) -> None:
+        """Continue from saved evaluations (``rows[i][j][k]``, ``untrained[j][k]``), e.g. when
+        a stream run resumes: the next training experience is row ``len(rows)``."""
+        self.rows = [dict(enumerate(row)) for row in rows]
+        self.untrained = None if untrained is None else dict(enumerate(untrained))
+        self._trained = len(rows)
+
     def result(self) -> dict[str, Any]:
         return self._last
 

@@ -49,3 +49,11 @@ def test_transfer_metric_matches_the_matrices(small_stream, one_thread) -> None:
         max(rows[0][0][1], rows[1][0][1]) - rows[2][0][1]
     )
     assert "Forgetting_Stream/eval_phase/test_stream/Exp002" not in results  # last: undefined
+    # a resumed run restores the rows and continues with the next experience's row
+    fresh = TransferMetrics()
+    fresh.restore(rows[:2], untrained)
+    fresh.after_training_exp(strategy)
+    fresh._current = dict(enumerate(rows[2]))
+    fresh.after_eval(strategy)
+    assert fresh.result()["forward_transfer"] == transfer.result()["forward_transfer"]
+    assert fresh.result()["forgetting"] == transfer.result()["forgetting"]
