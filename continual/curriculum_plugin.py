@@ -12,6 +12,10 @@ the current ``N``.
 One-hot labels need a fixed width for ``N`` to grow under one model: build the MANN with
 ``max_classes`` outputs and label inputs and wrap it in :class:`CurriculumMANN` (strings need
 nothing: wrap in ``EpisodicMANN(..., label_encoding="string")`` as usual).
+
+:class:`CurriculumClassCount` makes the class count visible to Avalanche loggers: put it in the
+``EvaluationPlugin`` and it emits ``CurriculumClassCount`` (x = training iterations) at every
+change of the plugin's ``history``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch.nn.functional as F
+from avalanche.evaluation import PluginMetric
+from avalanche.evaluation.metric_results import MetricValue
 from avalanche.training.plugins import SupervisedPlugin
 from torch import Tensor
 
@@ -128,3 +134,56 @@ class CurriculumPlugin(SupervisedPlugin):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.schedule.load_state_dict(state["schedule"])
         self.history = [(int(s), int(n)) for s, n in state.get("history", [])]
+
+
+class CurriculumClassCount(PluginMetric[int]):
+    """The curriculum's number of classes ``N``, emitted at every change, for any logger.
+
+    Reads :attr:`CurriculumPlugin.history` (the strategy's plugin, or ``plugin``) after every
+    training iteration, training experience and evaluation, and emits one ``MetricValue``
+    named ``CurriculumClassCount`` per new entry, with x = the entry's training iterations
+    (the first entry, the starting ``N``, included). A change made after an evaluation (the
+    threshold schedule) is emitted by that evaluation. After a resume, the restored entries
+    are emitted again at their own x (the same values) when the metric first sees the plugin.
+
+    Args:
+        plugin: The curriculum plugin; ``None``: found in ``strategy.plugins``.
+    """
+
+    name = "CurriculumClassCount"
+
+    def __init__(self, plugin: CurriculumPlugin | None = None) -> None:
+        super().__init__()
+        self.plugin = plugin
+        self._emitted = 0
+
+    def __str__(self) -> str:
+        return self.name
+
+    def reset(self) -> None:
+        pass
+
+    def result(self) -> int | None:
+        history = self.plugin.history if self.plugin is not None else []
+        return history[-1][1] if history else None
+
+    def _new_values(self, strategy: Any) -> list[MetricValue]:
+        if self.plugin is None:
+            found = [p for p in strategy.plugins if isinstance(p, CurriculumPlugin)]
+            if not found:
+                raise ValueError("CurriculumClassCount needs a CurriculumPlugin in the strategy.")
+            self.plugin = found[0]
+        history = self.plugin.history
+        self._emitted = min(self._emitted, len(history))
+        new = history[self._emitted :]
+        self._emitted = len(history)
+        return [MetricValue(self, self.name, n, step) for step, n in new]
+
+    def after_training_iteration(self, strategy: Any) -> list[MetricValue]:
+        return self._new_values(strategy)
+
+    def after_training_exp(self, strategy: Any) -> list[MetricValue]:
+        return self._new_values(strategy)
+
+    def after_eval(self, strategy: Any) -> list[MetricValue]:
+        return self._new_values(strategy)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from continual import EpisodicMANN, MANNEpisodePlugin
-from continual.curriculum_plugin import CurriculumMANN, CurriculumPlugin
+from continual.curriculum_plugin import CurriculumClassCount, CurriculumMANN, CurriculumPlugin
 from mann_lightning import MANN, LRUAMemory
 from mann_lightning.curriculum import StepSchedule, ThresholdSchedule
 
@@ -33,7 +33,9 @@ def _model(width: int, wrapper=CurriculumMANN) -> EpisodicMANN:
     return wrapper(MANN(100, width, memory=LRUAMemory(8, 6, num_reads=1), controller_size=16))
 
 
-def _strategy(model: EpisodicMANN, curriculum: CurriculumPlugin, train_batches: int = 6):
+def _strategy(
+    model: EpisodicMANN, curriculum: CurriculumPlugin, train_batches: int = 6, metrics=()
+):
     episodes = MANNEpisodePlugin(
         num_classes=curriculum.schedule.start_classes, samples_per_class=SAMPLES, batch_size=2,
         train_batches=train_batches, eval_batches=1,
@@ -48,7 +50,7 @@ def _strategy(model: EpisodicMANN, curriculum: CurriculumPlugin, train_batches: 
     strategy = Naive(
         model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
         criterion=nn.CrossEntropyLoss(), train_mb_size=2,
-        plugins=[episodes, curriculum, Record()], evaluator=EvaluationPlugin(loggers=[]),
+        plugins=[episodes, curriculum, Record()], evaluator=EvaluationPlugin(*metrics, loggers=[]),
     )  # fmt: skip
     return strategy, episodes, shapes
 
@@ -91,3 +93,19 @@ def test_clear_errors(bench, one_thread) -> None:
     strategy, _, _ = _strategy(_model(3, EpisodicMANN), narrow)
     with pytest.raises(ValueError, match="CurriculumMANN"):
         strategy.train(bench.train_stream[0])
+
+
+def test_class_count_metric_is_emitted_at_every_change(bench, one_thread) -> None:
+    curriculum = CurriculumPlugin(StepSchedule(start_classes=3, max_classes=5, every_n_steps=2))
+    count = CurriculumClassCount()
+    strategy, _, _ = _strategy(_model(5), curriculum, metrics=[count])
+    strategy.train(bench.train_stream[0])
+    steps, values = strategy.evaluator.get_all_metrics()["CurriculumClassCount"]
+    assert (steps, values) == ([0, 2, 4], [3, 4, 5]) and count.result() == 5
+    schedule = ThresholdSchedule(start_classes=3, max_classes=6, increment=2, threshold=0.0)
+    count = CurriculumClassCount(CurriculumPlugin(schedule))
+    strategy, _, _ = _strategy(_model(6), count.plugin, train_batches=1, metrics=[count])
+    strategy.train(bench.train_stream[0])
+    results = strategy.eval(bench.test_stream[0])  # the change after evaluation is emitted
+    assert results["CurriculumClassCount"] == 5
+    assert strategy.evaluator.get_all_metrics()["CurriculumClassCount"] == ([0, 1], [3, 5])
