@@ -64,7 +64,8 @@ class BindingRetentionCallback(Callback):
         """Binding retention of ``model`` (a ``MANN``) on ``data``'s held-out characters."""
         if getattr(data, "_images", None) is None:
             data.to_device(next(model.parameters()).device)
-        classes = getattr(data, "_classes", {}).get("eval")
+        held_out = getattr(data, "held_out_classes", None)
+        classes = held_out() if held_out is not None else None
         if classes is None:
             raise ValueError(
                 "BindingRetentionCallback needs a data module holding Omniglot images and "

@@ -20,8 +20,16 @@ from .episodes import (
     check_episode_shape,
     label_size,
     sample_episodes,
+    widen_labels,
 )
-from .splits import SPLIT_SIZES, ClassSet, SplitName, make_classes, split_characters
+from .splits import (
+    SPLIT_SIZES,
+    ClassSet,
+    SplitName,
+    carve_validation,
+    make_classes,
+    split_characters,
+)
 from .stream import EpisodeDataModule, Stage
 
 log = logging.getLogger(__name__)
@@ -31,8 +39,9 @@ class OmniglotEpisodes(EpisodeDataModule):
     """Batches of Omniglot episodes (Santoro et al. 2016) for fit / validate / test / predict.
 
     Training episodes come from the training characters (with rotation classes and per-image
-    jitter); validation, test and predict episodes from the held-out characters, upright and
-    unjittered, and fixed by ``eval_seed``.
+    jitter); validation episodes from ``val_characters`` characters carved out of the training
+    characters (never trained on); test and predict episodes from the held-out characters.
+    Evaluation episodes are upright, unjittered and fixed by ``eval_seed``.
 
     Args:
         root: Folder with Omniglot (``.npz`` arrays, official zips or folders); searched
@@ -61,6 +70,10 @@ class OmniglotEpisodes(EpisodeDataModule):
         eval_seed: Seed of the validation / test episodes, independent of ``seed`` so that runs
             with different training seeds are evaluated on the same episodes.
         download: Download the official zips into the cache folder if no copy is found.
+        val_characters: Training characters set aside (seeded by ``split_seed``) for validation
+            episodes, so that checkpoints are chosen without touching the test characters (the
+            paper split becomes 1100 training, 100 validation, 423 test); 0 validates on the
+            held-out test characters instead.
         max_classes: Largest ``N`` this run will use (e.g. under a curriculum): one-hot labels
             get this fixed width, so one model serves every ``N`` up to it; ``None``: the width
             is ``num_classes``. String labels are 25 wide either way.
@@ -87,6 +100,7 @@ class OmniglotEpisodes(EpisodeDataModule):
         eval_seed: int = 1234,
         download: bool = True,
         max_classes: int | None = None,
+        val_characters: int = 100,
     ) -> None:
         super().__init__(train_batches_per_epoch, val_batches, test_batches, seed, eval_seed)
         self.save_hyperparameters()
@@ -120,7 +134,17 @@ class OmniglotEpisodes(EpisodeDataModule):
         self._images: torch.Tensor | None = None
         self._classes: dict[str, ClassSet] = {}
         train, held_out = SPLIT_SIZES[split]
-        self._available = {"train": train * (4 if rotations else 1), "eval": held_out}
+        if not 0 <= val_characters < train:
+            raise ValueError(
+                f"OmniglotEpisodes: val_characters must be in [0, {train}) (the training "
+                f"characters of split={split!r}), got {val_characters}."
+            )
+        self.val_characters = val_characters
+        self._available = {
+            "train": (train - val_characters) * (4 if rotations else 1),
+            "val": val_characters or held_out,
+            "test": held_out,
+        }
         self.set_episode_shape(num_classes, samples_per_class)
 
     @property
@@ -162,7 +186,13 @@ class OmniglotEpisodes(EpisodeDataModule):
         rot = "x 4 rotations" if self.rotations else "no rotations"
         for key, where in (
             ("train", f"the training characters of split={self.split!r} ({rot})"),
-            ("eval", f"the held-out (validation/test) characters of split={self.split!r}"),
+            (
+                "val",
+                f"the validation characters (val_characters={self.val_characters})"
+                if self.val_characters
+                else f"the held-out characters of split={self.split!r} (val_characters=0)",
+            ),
+            ("test", f"the held-out test characters of split={self.split!r}"),
         ):
             check_episode_shape(
                 num_classes, samples_per_class, self._available[key], self.label_encoding, where
@@ -185,9 +215,11 @@ class OmniglotEpisodes(EpisodeDataModule):
             train, held_out = split_characters(
                 self.split, self.arrays.is_background, self.split_seed
             )
+            train, val = carve_validation(train, self.val_characters, self.split_seed)
             self._classes = {
                 "train": make_classes(train, self.rotations),
-                "eval": make_classes(held_out, False),
+                "val": make_classes(val if self.val_characters else held_out, False),
+                "test": make_classes(held_out, False),
             }
             self._available = {k: len(v) for k, v in self._classes.items()}
             self.set_episode_shape(self.num_classes, self.samples_per_class)
@@ -207,7 +239,7 @@ class OmniglotEpisodes(EpisodeDataModule):
         assert self._images is not None
         train = stage == "train"
         generator = self.generator(stage, index)
-        classes = self._classes["train" if train else "eval"]
+        classes = self._classes[stage if stage in ("val", "test") else "train"]
         batch = sample_episodes(
             self._images,
             classes.characters,
@@ -222,6 +254,12 @@ class OmniglotEpisodes(EpisodeDataModule):
         )
         return widen_labels(batch, self.label_size)
 
+    def held_out_classes(self) -> ClassSet:
+        """The held-out test characters (upright), after :meth:`setup` / :meth:`to_device`."""
+        if "test" not in self._classes:
+            self.setup()
+        return self._classes["test"]
+
     def state_dict(self) -> dict[str, Any]:
         """Position in the training stream and the current episode shape."""
         return {
@@ -234,18 +272,3 @@ class OmniglotEpisodes(EpisodeDataModule):
         """Resume the training stream where :meth:`state_dict` left it."""
         self.set_episode_shape(state_dict["num_classes"], state_dict["samples_per_class"])
         super().load_state_dict(state_dict)
-
-
-def widen_labels(batch: EpisodeBatch, width: int) -> EpisodeBatch:
-    """Zero-pad one-hot ``prev_labels`` ``[B, T, N]`` to ``[B, T, width]`` (``max_classes``).
-
-    Labels stay ``0..N-1``, so the padded vectors are the one-hot codes of the wider label
-    space; targets and the random draws are unchanged. A batch already ``width`` wide is
-    returned as it is.
-    """
-    have = batch.prev_labels.shape[-1]
-    if have == width:
-        return batch
-    if have > width:
-        raise ValueError(f"Labels are {have} wide, more than the fixed width {width}.")
-    return batch._replace(prev_labels=torch.nn.functional.pad(batch.prev_labels, (0, width - have)))

@@ -260,3 +260,18 @@ def episode_labels(
     prev = torch.zeros_like(encoded)
     prev[:, 1:] = encoded[:, :-1]
     return targets, prev
+
+
+def widen_labels(batch: EpisodeBatch, width: int) -> EpisodeBatch:
+    """Zero-pad one-hot ``prev_labels`` ``[B, T, N]`` to ``[B, T, width]`` (``max_classes``).
+
+    Labels stay ``0..N-1``, so the padded vectors are the one-hot codes of the wider label
+    space; targets and the random draws are unchanged. A batch already ``width`` wide is
+    returned as it is.
+    """
+    have = batch.prev_labels.shape[-1]
+    if have == width:
+        return batch
+    if have > width:
+        raise ValueError(f"Labels are {have} wide, more than the fixed width {width}.")
+    return batch._replace(prev_labels=F.pad(batch.prev_labels, (0, width - have)))

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal, NamedTuple
 
 import torch
@@ -63,6 +64,25 @@ def split_characters(
     if split == "alphabet":
         return alphabet_split(is_background)
     raise ValueError(f"Unknown split {split!r}; use 'paper' or 'alphabet'.")
+
+
+def carve_validation(train: Tensor, count: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Seeded split of the training rows into (training, validation) rows, both sorted.
+
+    Validation characters are training characters the model never trains on, so that
+    checkpoints are chosen without looking at the held-out test characters.
+    """
+    if not 0 <= count < train.numel():
+        raise ValueError(
+            f"val_characters must be in [0, {train.numel()}) (the training characters of the "
+            f"split), got {count}."
+        )
+    if count == 0:
+        return train, train[:0]
+    digest = hashlib.blake2b(f"validation/{seed}".encode(), digest_size=8).digest()
+    generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+    perm = train[torch.randperm(train.numel(), generator=generator)]
+    return perm[count:].sort().values, perm[:count].sort().values
 
 
 def make_classes(characters: Tensor, rotations: bool) -> ClassSet:

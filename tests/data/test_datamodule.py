@@ -48,8 +48,12 @@ def test_properties_without_data() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"num_classes": 424}, "423 classes of the held-out"),
-        ({"num_classes": 700, "split": "alphabet"}, "659 classes of the held-out"),
+        ({"num_classes": 424, "val_characters": 0}, "423 classes of the held-out"),
+        (
+            {"num_classes": 700, "split": "alphabet", "val_characters": 0},
+            "659 classes of the held-out",
+        ),
+        ({"num_classes": 101}, "100 classes of the validation characters"),
         ({"label_encoding": "binary"}, "Unknown label_encoding 'binary'"),
         ({"split": "random"}, "Unknown split 'random'"),
         ({"samples_per_class": 0}, "samples_per_class must be >= 1"),
@@ -87,20 +91,32 @@ def test_no_held_out_character_in_training(
 ) -> None:
     module = _module(data_dir, split=split, max_translation=0.0, max_rotation=0.0, num_classes=20)
     module.setup("fit")
-    sizes = {"paper": (1200, 423), "alphabet": (964, 659)}[split]
-    assert (len(module._classes["train"]), len(module._classes["eval"])) == (4 * sizes[0], sizes[1])
+    sizes = {"paper": (1100, 423), "alphabet": (864, 659)}[split]
+    assert (len(module._classes["train"]), len(module._classes["test"])) == (4 * sizes[0], sizes[1])
     train_rows = set(module._classes["train"].characters.tolist())
-    held_out = set(module._classes["eval"].characters.tolist())
-    assert not train_rows & held_out and len(train_rows) + len(held_out) == 1623
+    val_rows = set(module._classes["val"].characters.tolist())
+    held_out = set(module.held_out_classes().characters.tolist())
+    assert len(val_rows) == 100 and not (train_rows | held_out) & val_rows
+    assert not train_rows & held_out and len(train_rows) + len(val_rows) + len(held_out) == 1623
     if split == "alphabet":
-        assert train_rows == set(torch.nonzero(arrays.is_background).flatten().tolist())
+        background = set(torch.nonzero(arrays.is_background).flatten().tolist())
+        assert train_rows | val_rows == background
     table = _lookup(arrays)
     seen_train = set().union(*(_characters(module.batch("train", i), table) for i in range(4)))
-    seen_eval = _characters(module.batch("val", 0), table) | _characters(
-        module.batch("test", 0), table
-    )
+    seen_val = _characters(module.batch("val", 0), table)
+    seen_test = _characters(module.batch("test", 0), table)
     assert seen_train and seen_train <= train_rows
-    assert seen_eval and seen_eval <= held_out
+    assert seen_val and seen_val <= val_rows  # checkpoints are chosen without the test characters
+    assert seen_test and seen_test <= held_out
+
+
+def test_validation_on_test_characters_only_when_asked(data_dir: Path) -> None:
+    module = _module(data_dir, val_characters=0)
+    module.setup("fit")
+    assert len(module._classes["train"]) == 4 * 1200
+    assert torch.equal(module._classes["val"].characters, module.held_out_classes().characters)
+    with pytest.raises(ValueError, match="val_characters must be in"):
+        _module(data_dir, val_characters=1200)
 
 
 def test_seeding_and_fixed_evaluation(data_dir: Path) -> None:
