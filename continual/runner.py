@@ -8,8 +8,10 @@ run folder:
   through experience ``i``, column ``j`` = 2nd-presentation accuracy on test experience
   ``j``, in ``[0, 1]``), ``accuracy_by_presentation`` (the same matrix for presentations
   1..K, a list of matrices), ``untrained_accuracy_by_presentation`` (the model before
-  training, ``[k][j]``), forgetting and transfer (:mod:`continual.transfer`), and ``run``
-  (experiences done, wall time, seed, commit);
+  training, ``[k][j]``), forgetting and transfer (:mod:`continual.transfer`),
+  ``metrics_after_each_experience`` (per row, the results of the evaluator's other episode
+  metrics such as proactive interference, memory statistics and binding retention, keyed
+  ``"<stream>/<experience>"``), and ``run`` (experiences done, wall time, seed, commit);
 * ``results.md``: the 2nd-presentation matrix as a table;
 * at the end, ``figures/*.png`` (:mod:`continual.figures`), also logged to W&B when a
   :class:`~continual.wandb_logger.StreamWandBLogger` is among the evaluator's loggers.
@@ -20,8 +22,6 @@ Rerunning on the same folder resumes after the last completed experience.
 from __future__ import annotations
 
 import json
-import math
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from .drills import KillAtIteration
 from .figures import write_figures
 from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
+from .results_files import clean, commit, jsonable, markdown_matrix
 from .run_state import RunState
 from .transfer import transfer_summary
 from .transfer_metric import TransferMetrics
@@ -131,6 +132,7 @@ class StreamRunner:
             self.strategy.train(self.train_stream[index])
             row = self._evaluate()
             state.rows.append(row)
+            state.extra.setdefault("metrics", []).append(self._other_metric_results())
             state.position = index + 1
             state.extra["seconds"] = state.extra.get("seconds", 0.0) + time.perf_counter() - start
             run_state.save_atomic(run_state.capture(self.strategy, state, NOT_SAVED), self.run_dir)
@@ -151,6 +153,20 @@ class StreamRunner:
         stream = self.test_stream.name
         return [self.metric.results[(stream, j)] for j in range(len(self.test_stream))]
 
+    def _other_metric_results(self) -> dict[str, Any]:
+        """Results of the evaluator's other episode metrics that keep ``results`` (proactive
+        interference, memory statistics, binding retention), JSON-ready, for this row."""
+        out: dict[str, Any] = {}
+        for metric in getattr(self.strategy.evaluator, "metrics", []):
+            results = getattr(metric, "results", None)
+            if metric is self.metric or not isinstance(results, dict) or not results:
+                continue
+            out[str(metric)] = {
+                "/".join(map(str, key)) if isinstance(key, tuple) else str(key): jsonable(value)
+                for key, value in results.items()
+            }
+        return out
+
     def experience_names(self) -> list[str]:
         """Readable names: the alphabets of each experience, else ``experience i``."""
         groups = getattr(self.benchmark, "alphabet_groups", None)
@@ -162,11 +178,11 @@ class StreamRunner:
         """Write ``results.json`` and ``results.md`` for the experiences done so far."""
         presentations = len(state.untrained[0]) if state.untrained else 0
         by_presentation = [
-            [[_clean(row[j][k]) for j in range(len(row))] for row in state.rows]
+            [[clean(row[j][k]) for j in range(len(row))] for row in state.rows]
             for k in range(presentations)
         ]
         untrained = [
-            [_clean(state.untrained[j][k]) for j in range(len(state.untrained))]
+            [clean(state.untrained[j][k]) for j in range(len(state.untrained))]
             for k in range(presentations)
         ] if state.untrained else []  # fmt: skip
         results: dict[str, Any] = {
@@ -175,55 +191,16 @@ class StreamRunner:
             "accuracy_by_presentation": by_presentation,
             "untrained_accuracy_by_presentation": untrained,
             **transfer_summary(by_presentation, untrained or None),
+            "metrics_after_each_experience": state.extra.get("metrics", []),
             "run": {
                 "experiences_done": state.position,
                 "experiences_total": len(self.train_stream),
                 "train_and_eval_seconds": round(state.extra.get("seconds", 0.0), 1),
                 "seed": self.seed,
-                "commit": _commit(),
+                "commit": commit(),
                 "config_hash": self.config_hash,
             },
         }
         (self.run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (self.run_dir / "results.md").write_text(markdown_matrix(results) + "\n")
         return results
-
-
-def markdown_matrix(results: dict[str, Any]) -> str:
-    """The 2nd-presentation accuracy matrix (percent) as a Markdown table."""
-    matrix = results["accuracy_matrix"]
-    count = len(results["experiences"])
-    lines = [
-        "2nd-presentation accuracy (%): row i = after training through experience i, "
-        "column j = test experience j.",
-        "",
-        "| after \\ test | " + " | ".join(str(j) for j in range(count)) + " |",
-        "|---|" + "---|" * count,
-    ]
-    for i, row in enumerate(matrix):
-        cells = [f"{100 * v:.1f}" if v is not None else "-" for v in row]
-        lines.append(f"| {i} | " + " | ".join(cells) + " |")
-    lines += ["", "Experiences:"] + [
-        f"{j}. {name}" for j, name in enumerate(results["experiences"])
-    ]
-    return "\n".join(lines)
-
-
-def _clean(value: float) -> float | None:
-    """JSON has no NaN: a presentation never reached is ``None``."""
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def _commit() -> str | None:
-    """The project's git commit, when it runs from a checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None

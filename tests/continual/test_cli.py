@@ -232,3 +232,8 @@ def test_more_metrics_from_the_command_line(tmp_path: Path, omniglot, one_thread
     assert "ProactiveInterference_Exp/eval_phase/test_stream/Exp001/k02/P02" in log
     assert "BWT_Stream/eval_phase/test_stream/mean" in log  # TransferMetrics is always there
     assert "Forgetting_Stream/eval_phase/test_stream/Exp000" in log
+    results = json.loads((run_dir / "results.json").read_text())
+    rows = results["metrics_after_each_experience"]
+    assert len(rows) == 2
+    after_second = rows[1]["ProactiveInterference_Exp"]["test/1"]
+    assert set(after_second) == {"0", "2"} and len(after_second["2"]) == 10
