@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from helpers.tiny_configs import shrink_demo_config
 from torch import Tensor
 
 from mann_lightning import MANN, LRUAMemory
@@ -158,13 +159,7 @@ def test_callbacks_log_and_write_json(tmp_path: Path, omniglot: Path, one_thread
                          c["class_path"] or "ProactiveInterference" in c["class_path"]]  # fmt: skip
     callback["init_args"].update(ks=[0, 1, 3], num_batches=1)
     trainer["callbacks"] = [callback, stats]
-    model = config["model"]["init_args"]
-    model.update(controller_size=16)
-    model["memory"]["init_args"].update(memory_size=8, word_size=8, num_reads=1)
-    config["data"]["init_args"].update(
-        image_size=10, num_classes=3, samples_per_class=2, batch_size=2,
-        train_batches_per_epoch=2, val_batches=1, test_batches=1,
-    )  # fmt: skip
+    shrink_demo_config(config)
     path = tmp_path / "pi.yaml"
     path.write_text(yaml.safe_dump(config))
     cli = build_cli(["fit", "--config", str(path), "--trainer.max_steps=4"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers.tiny_configs import shrink_demo_config
 from torch import Tensor, nn
 
 from mann_lightning.data.episodes import code_to_string, encode_targets
@@ -167,13 +168,7 @@ def test_callback_writes_json_and_png(tmp_path: Path, omniglot: Path, one_thread
         "class_path": "mann_lightning.retention_callback.BindingRetentionCallback",
         "init_args": {"steps": 40, "batch": 2, "every_n_epochs": 1},
     }]  # fmt: skip
-    model = config["model"]["init_args"]
-    model.update(controller_size=16)
-    model["memory"]["init_args"].update(memory_size=8, word_size=8, num_reads=1)
-    config["data"]["init_args"].update(
-        image_size=10, num_classes=3, samples_per_class=2, batch_size=2,
-        train_batches_per_epoch=2, val_batches=1, test_batches=1,
-    )  # fmt: skip
+    shrink_demo_config(config)
     path = tmp_path / "ret.yaml"
     path.write_text(yaml.safe_dump(config))
     cli = build_cli(["fit", "--config", str(path), "--trainer.max_steps=4"])
