@@ -1,0 +1,223 @@
+"""``mann-knn``: the paper's nearest-neighbour baselines on the MANN's test episodes.
+
+At step ``t`` of an episode the label is predicted as that of the nearest (Euclidean)
+earlier step ``s < t`` of the same episode (labels are per episode), on raw pixels or on the
+32 bottleneck units of an autoencoder trained on the training characters (Santoro et al.
+2016, Table 2). At ``t = 0`` the prediction is a fixed guess (label 0, or the string of
+zeros). The default search is scikit-learn's (one brute-force ``NearestNeighbors`` per
+episode); ``--backend torch`` is a vectorised equivalent. See ``docs/baselines.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+import yaml
+from sklearn.neighbors import NearestNeighbors
+from torch import Tensor
+
+from mann_lightning.data import OmniglotDataError, OmniglotEpisodes
+from mann_lightning.metrics import PAPER_COLUMNS, InstanceAccuracy, markdown_table, paper_table
+
+from .autoencoder import get_autoencoder
+
+MODEL_NAMES = {"pixels": "kNN (raw pixels)", "autoencoder": "kNN (autoencoder features)"}
+MAX_INSTANCES = 10
+
+
+def nearest_earlier_sklearn(features: Tensor) -> Tensor:
+    """Index of each step's nearest earlier step, with scikit-learn, one episode at a time.
+
+    Args:
+        features: ``[B, T, D]`` features of every step.
+
+    Returns:
+        ``[B, T]`` int64: the step ``s < t`` nearest to step ``t``; ``-1`` at ``t = 0``.
+    """
+    x = features.detach().cpu().double().numpy()
+    batch, steps = x.shape[:2]
+    out = np.full((batch, steps), -1, dtype=np.int64)
+    rows = np.arange(steps)
+    for b in range(batch):
+        search = NearestNeighbors(n_neighbors=steps, algorithm="brute").fit(x[b])
+        order = search.kneighbors(x[b], return_distance=False)  # [T, T] nearest first
+        first = (order < rows[:, None]).argmax(1)  # first neighbour that is earlier
+        out[b, 1:] = order[rows, first][1:]
+    return torch.from_numpy(out)
+
+
+def nearest_earlier_torch(features: Tensor) -> Tensor:
+    """Vectorised :func:`nearest_earlier_sklearn`: causal-masked ``cdist`` and ``argmin``."""
+    x = features.double()
+    distances = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
+    steps = x.shape[1]
+    later = torch.ones(steps, steps, dtype=torch.bool, device=x.device).triu()  # s >= t
+    nearest = distances.masked_fill(later, torch.inf).argmin(-1)
+    nearest[:, 0] = -1
+    return nearest
+
+
+BACKENDS = {"sklearn": nearest_earlier_sklearn, "torch": nearest_earlier_torch}
+
+
+def neighbour_predictions(neighbours: Tensor, targets: Tensor) -> Tensor:
+    """Labels of the neighbours (``[B, T]`` or ``[B, T, 5]``); zeros where there is none."""
+    index = neighbours.clamp_min(0).to(targets.device)
+    if targets.dim() == 3:
+        index = index.unsqueeze(-1).expand_as(targets)
+    preds = targets.gather(1, index)
+    none = (neighbours < 0).to(targets.device)
+    return preds.masked_fill(none.view(*none.shape, *[1] * (targets.dim() - 2)), 0)
+
+
+def episode_counts(preds: Tensor, targets: Tensor, instances: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-episode ``(correct, steps)`` ``[B, MAX_INSTANCES]`` by presentation (as the metric)."""
+    correct = preds == targets
+    if correct.dim() == 3:
+        correct = correct.all(-1)
+    column = instances.clamp(1, MAX_INSTANCES + 1) - 1  # presentations > 10: a spill column
+    steps = torch.nn.functional.one_hot(column, MAX_INSTANCES + 1)
+    return (steps * correct.unsqueeze(-1)).sum(1)[:, :-1], steps.sum(1)[:, :-1]
+
+
+def bootstrap_ci(
+    correct: np.ndarray, steps: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """95% percentile intervals ``[2, K]`` of the accuracy, resampling episodes with replacement.
+
+    Args:
+        correct: ``[E, K]`` correct steps per episode and presentation.
+        steps: ``[E, K]`` steps per episode and presentation.
+        resamples: Bootstrap resamples.
+        seed: Seed of the resampling.
+    """
+    episodes = correct.shape[0]
+    weights = np.random.default_rng(seed).multinomial(
+        episodes, np.full(episodes, 1.0 / episodes), size=resamples
+    )  # [R, E]: how often each episode is drawn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = (weights @ correct) / (weights @ steps)
+    return np.percentile(accuracy, [2.5, 97.5], axis=0)
+
+
+def load_data(config: Path, num_classes: int | None, test_batches: int | None) -> OmniglotEpisodes:
+    """The data module of a training config's ``data:`` section, with optional overrides."""
+    if not config.is_file():
+        raise ValueError(f"config not found: {config}")
+    section = (yaml.safe_load(config.read_text()) or {}).get("data")
+    if not isinstance(section, dict):
+        raise ValueError(f"{config} has no data: section")
+    class_path = section.get("class_path", "OmniglotEpisodes")
+    if class_path.rsplit(".", 1)[-1] != "OmniglotEpisodes":
+        raise ValueError(f"{config}: data is {class_path}, not an Omniglot episode module")
+    kwargs = dict(section.get("init_args", {}))
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if test_batches is not None:
+        kwargs["test_batches"] = test_batches
+    return OmniglotEpisodes(**kwargs)
+
+
+def evaluate(
+    data: OmniglotEpisodes, encode: Any = None, backend: str = "sklearn"
+) -> dict[str, Any]:
+    """Run the 1-NN baseline on the test episodes of ``data`` and summarise it.
+
+    Args:
+        data: The data module (its test episodes are the MANN's ``mann test`` episodes).
+        encode: Features of ``inputs [B, T, 400]``; ``None``: raw pixels.
+        backend: ``"sklearn"`` or ``"torch"`` neighbour search.
+
+    Returns:
+        The ``test_results.json`` payload (without ``model``).
+    """
+    data.setup("test")
+    metric, counts = InstanceAccuracy(MAX_INSTANCES), []
+    for batch in data.test_dataloader():
+        features = batch.inputs if encode is None else encode(batch.inputs)
+        preds = neighbour_predictions(BACKENDS[backend](features), batch.targets)
+        metric.update(preds, batch.targets, batch.instances)
+        counts.append(episode_counts(preds, batch.targets, batch.instances))
+    accuracy = metric.compute()
+    correct, steps = (torch.cat(c).numpy() for c in zip(*counts, strict=True))
+    low, high = bootstrap_ci(correct, steps)
+    return {
+        "stage": "test",
+        "accuracy_percent": paper_table(accuracy),
+        "per_instance": [float(a) for a in accuracy.tolist()],
+        "steps_per_instance": metric.total.tolist(),
+        "episodes": int(correct.shape[0]),
+        "ci95_percent": {
+            name: [round(100 * float(low[k - 1]), 2), round(100 * float(high[k - 1]), 2)]
+            for name, k in zip(paper_table(accuracy), PAPER_COLUMNS, strict=True)
+        },
+    }
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """Bad arguments: one line on stderr, exit status 2."""
+        self.exit(2, f"mann-knn: error: {message}\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line of ``mann-knn``."""
+    parser = _Parser(prog="mann-knn", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="training config (data:)")
+    parser.add_argument("--features", choices=sorted(MODEL_NAMES), default="pixels")
+    parser.add_argument("--out", type=Path, help="results folder (default runs/knn/<name>)")
+    parser.add_argument("--test-batches", type=int, help="override data.test_batches")
+    parser.add_argument("--num-classes", type=int, help="override data.num_classes (N-way)")
+    parser.add_argument("--autoencoder", type=Path, help="model file (default OUT/autoencoder.pt)")
+    parser.add_argument("--autoencoder-epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0, help="autoencoder training seed")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="sklearn")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``mann-knn``; returns 0, or exits with status 2 on bad input."""
+    try:
+        args = parse_args(argv)
+    except SystemExit as stop:  # bad arguments (status 2) or --help (0)
+        return int(stop.code or 0)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    start = time.perf_counter()
+    try:
+        data = load_data(args.config, args.num_classes, args.test_batches)
+        out = args.out or Path("runs", "knn", f"{args.config.stem}_{args.features}")
+        encode, extra = None, {}
+        if args.features == "autoencoder":
+            path = args.autoencoder or out / "autoencoder.pt"
+            model, meta = get_autoencoder(data, path, args.autoencoder_epochs, args.seed)
+            encode, extra = model.features, {"autoencoder": {"path": str(path), **meta}}
+        payload = evaluate(data, encode, args.backend)
+    except (ValueError, OmniglotDataError, yaml.YAMLError) as error:
+        print(f"mann-knn: error: {error}", file=sys.stderr)
+        return 2
+    name = MODEL_NAMES[args.features]
+    payload = {"model": name, **payload, "config": str(args.config), "backend": args.backend,
+               "num_classes": data.num_classes, "label_encoding": data.label_encoding,
+               "wall_s": round(time.perf_counter() - start, 1), **extra}  # fmt: skip
+    table = markdown_table({name: payload["accuracy_percent"]})
+    intervals = ", ".join(
+        f"{k} [{a:.1f}, {b:.1f}]" for k, (a, b) in payload["ci95_percent"].items()
+    )
+    markdown = f"{table}\n\n95% CI (bootstrap over {payload['episodes']} episodes): {intervals}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "test_results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (out / "test_results.md").write_text(markdown + "\n")
+    print(f"{markdown}\n\nwritten to {out / 'test_results.json'} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
