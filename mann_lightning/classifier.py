@@ -6,8 +6,10 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from .metrics import InstanceAccuracy, markdown_table, paper_table
+from .episode_metrics import EpisodeAccuracy, bootstrap_interval, paper_intervals
+from .metrics import InstanceAccuracy, paper_table
 from .module import MANNModule, merge_task_value
+from .report import single_run_markdown
 
 
 class MANNClassifier(MANNModule):
@@ -81,6 +83,7 @@ class MANNClassifier(MANNModule):
         self.label_encoding = label_encoding
         self.val_accuracy = InstanceAccuracy(max_instances)
         self.test_accuracy = InstanceAccuracy(max_instances)
+        self.test_episodes = EpisodeAccuracy(max_instances)  # bootstrap intervals (test only)
 
     def logits(self, outputs: Tensor) -> Tensor:
         """``[B, T, N]`` for one-hot labels, ``[B, T, 5, 5]`` (chars x values) for strings."""
@@ -112,7 +115,10 @@ class MANNClassifier(MANNModule):
 
     def update_metrics(self, stage: str, outputs: Tensor, batch: Any) -> None:
         metric = self.val_accuracy if stage == "val" else self.test_accuracy
-        metric.update(self.predict_labels(outputs), batch.targets, batch.instances)
+        preds = self.predict_labels(outputs)
+        metric.update(preds, batch.targets, batch.instances)
+        if stage == "test":
+            self.test_episodes.update(preds, batch.targets, batch.instances)
 
     def report(self, stage: str) -> None:
         metric = self.val_accuracy if stage == "val" else self.test_accuracy
@@ -122,16 +128,35 @@ class MANNClassifier(MANNModule):
         for k, value in enumerate(accuracy, start=1):
             self.log(f"{stage}/acc_inst_{k}", value.float(), prog_bar=(k == 2 and stage == "val"))
         metric.reset()
-        if stage == "test" and not self.trainer.sanity_checking:
-            row = paper_table(accuracy)
+        if stage != "test":
+            return
+        correct, total = self.test_episodes.compute()  # every process's episodes
+        self.test_episodes.reset()
+        if not self.trainer.sanity_checking:
+            interval = bootstrap_interval(correct, total)
             payload = {
                 "stage": stage,
                 "model": self.describe(),
-                "accuracy_percent": row,
+                "accuracy_percent": paper_table(accuracy),
+                "ci95_percent": paper_intervals(interval),
+                "episodes": int(correct.shape[0]),
+                "checkpoint": self.checkpoint_entry(),
                 "per_instance": [float(a) for a in accuracy.tolist()],
                 "steps_per_instance": steps,
             }
-            self.write_results("test_results", payload, markdown_table({self.describe(): row}))
+            markdown = single_run_markdown(self.describe(), payload)
+            self.write_results("test_results", payload, markdown)
+
+    def checkpoint_entry(self) -> dict[str, Any]:
+        """Which checkpoint the test results are of: path, training step and wall time."""
+        path = self.trainer.ckpt_path
+        loaded = getattr(self, "loaded_checkpoint", {}) if path else {}
+        return {
+            "path": None if path is None else str(path),
+            "global_step": loaded.get("global_step", self.trainer.global_step),
+            "wall_s": loaded.get("wall_s"),
+            "train_log_dir": loaded.get("log_dir"),
+        }
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
         outputs, _ = self(batch.inputs, batch.prev_labels)

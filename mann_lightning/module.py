@@ -26,6 +26,7 @@ from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
 from .persistence import MemoryCarry, WipePolicy
+from .run_clock import checkpoint_clock
 from .specs import spec_of
 
 MemoryChoice = Memory | Literal["lrua", "ntm", "none"] | dict | None
@@ -166,7 +167,10 @@ class MANNModule(LightningModule):
         checkpoint["carried_memory"] = self.carry.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the carried memory of :meth:`on_save_checkpoint` (older checkpoints: none)."""
+        """Restore the carried memory of :meth:`on_save_checkpoint` (older checkpoints: none);
+        keep the checkpoint's step and training clock for the test results."""
+        self.loaded_checkpoint = {"global_step": checkpoint.get("global_step")}
+        self.loaded_checkpoint.update(checkpoint_clock(checkpoint))
         if "carried_memory" in checkpoint:
             saved = dict(checkpoint["carried_memory"])
             saved.pop("wipe", None)  # the policy comes from this run's configuration

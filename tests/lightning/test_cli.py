@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from mann_lightning.cli import build_cli, main
+from mann_lightning.report import main as report_main
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(
@@ -43,7 +45,19 @@ def test_every_config_fits_and_tests(config: Path, workdir: Path) -> None:
     assert results, "mann test must write test_results.json next to the logs"
     payload = json.loads(results[-1].read_text())
     assert list(payload["accuracy_percent"]) == ["1st", "2nd", "3rd", "4th", "5th", "10th"]
-    assert (results[-1].with_suffix(".md")).read_text().startswith("| model |")
+    markdown = results[-1].with_suffix(".md").read_text()
+    assert markdown.startswith("| model |") and f"Checkpoint: `{best}` (step " in markdown
+    # 95% bootstrap intervals over the test episodes, around the point estimates.
+    assert list(payload["ci95_percent"]) == list(payload["accuracy_percent"])
+    for column, (low, high) in payload["ci95_percent"].items():
+        value = payload["accuracy_percent"][column]
+        assert math.isnan(value) or low <= value <= high, column
+    assert payload["episodes"] >= 1 and payload["steps_per_instance"][0] % payload["episodes"] == 0
+    checkpoint = payload["checkpoint"]
+    assert checkpoint["path"] == str(best) and 1 <= checkpoint["global_step"] <= 2
+    assert checkpoint["wall_s"] > 0  # RunClock, in every training config
+    assert (workdir / checkpoint["train_log_dir"] / "metrics.csv").is_file()
+    assert report_main([str(results[-1])]) == 0
 
 
 def test_validate_and_predict_write_outputs(workdir: Path) -> None:

@@ -1,0 +1,282 @@
+"""``mann-report``: test results of several runs in one paper-style table, with curves.
+
+Usage::
+
+    mann-report runs/*/version_*/test_results.json --paper table1 \\
+        [--labels MANN LSTM ...] [--out DIR] [--curves [--metrics a.csv b.csv ...]] \\
+        [--target 82.8]
+
+Each argument is a ``test_results.json`` written by ``mann test`` (or by the kNN baseline:
+the same schema, ``model`` and ``accuracy_percent``, optional ``ci95_percent`` and
+``episodes``), or a folder holding one. The command prints one Markdown table, a row per run:
+accuracy (%) at the 1st, 2nd, 3rd, 4th, 5th and 10th presentation of a class with the 95%
+bootstrap interval over test episodes where the file has one (``45.0 [43.1, 46.9]``), the
+number of test episodes, the training step of the tested checkpoint and the training wall
+time up to it. Older result files without intervals or checkpoint details are shown without
+them. Regression results (log-likelihoods) are not tables of this kind and are refused.
+
+``--paper`` adds rows of Santoro et al. (2016), labelled ``paper``, for comparison. Only
+these rows are transcribed: Table 1 (5 classes, one-hot labels): MANN (LRUA), LSTM, Human,
+Feedforward; Table 2, 15 classes, string labels: MANN (LRUA) and MANN (NTM), both with an
+LSTM controller. Table 2's other rows (kNN, feedforward, LSTM, and every 5-class row) are
+left out rather than risk wrong numbers, so ``table2-5`` adds no row (a note says so).
+
+``--out DIR`` writes the table to ``DIR/report.md``; with ``--curves`` also
+``DIR/curves.png``: validation accuracy at the 2nd and 10th presentation against training
+steps and against training wall time, one colour per run, read from each training run's
+``metrics.csv`` (found through the result file's ``checkpoint.train_log_dir``, or given with
+``--metrics``, one per result file). See :mod:`mann_lightning.report_curves`.
+
+Bad input (a missing file, a file that is not a result) stops with one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .learning_curves import run_label
+from .report_curves import CurvesError, draw_report_curves
+
+COLUMNS: tuple[str, ...] = ("1st", "2nd", "3rd", "4th", "5th", "10th")
+RESULT_FILE = "test_results.json"
+DASH = "–"
+
+# Santoro et al. (2016), accuracy (%) by presentation. Only rows we are sure of (see above).
+PAPER: dict[str, tuple[str, dict[str, tuple[float, ...]]]] = {
+    "table1": (
+        "Santoro et al. 2016, Table 1: Omniglot, 5 classes, one-hot labels",
+        {
+            "MANN (LRUA)": (36.4, 82.8, 91.0, 92.6, 94.9, 98.1),
+            "LSTM": (24.4, 49.5, 55.3, 61.0, 63.6, 62.5),
+            "Human": (34.5, 57.3, 70.1, 71.8, 81.4, 92.4),
+            "Feedforward": (24.4, 19.6, 21.1, 19.9, 22.8, 19.3),
+        },
+    ),
+    "table2-5": ("Santoro et al. 2016, Table 2: Omniglot, 5 classes, string labels", {}),
+    "table2-15": (
+        "Santoro et al. 2016, Table 2: Omniglot, 15 classes, string labels",
+        {
+            "MANN (LRUA), LSTM controller": (0.1, 62.6, 79.3, 86.6, 88.7, 95.3),
+            "MANN (NTM), LSTM controller": (0.0, 35.4, 61.2, 71.7, 77.7, 88.4),
+        },
+    ),
+}
+
+
+class ReportError(Exception):
+    """Bad input: reported in one line, exit code 2."""
+
+
+# ---------------------------------------------------------------------------- result files
+def result_file(path: Path) -> Path:
+    """The result file an argument stands for (a folder: its ``test_results.json``)."""
+    if path.is_dir():
+        if (path / RESULT_FILE).is_file():
+            return path / RESULT_FILE
+        raise ReportError(f"{path}: folder without {RESULT_FILE}.")
+    if not path.is_file():
+        raise ReportError(f"{path}: no such file.")
+    return path
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """A classification result file as a dict; :class:`ReportError` for anything else."""
+    file = result_file(path)
+    try:
+        payload = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReportError(f"{file}: not a JSON result file ({error}).") from None
+    if not isinstance(payload, dict):
+        raise ReportError(f"{file}: not a result file (a JSON object is expected).")
+    if "accuracy_percent" not in payload:
+        if "per_step" in payload:
+            raise ReportError(
+                f"{file}: a regression result (log-likelihood per step); mann-report tables "
+                "classification accuracy by presentation only."
+            )
+        raise ReportError(f"{file}: not a test result file (no 'accuracy_percent').")
+    if not isinstance(payload["accuracy_percent"], dict):
+        raise ReportError(f"{file}: 'accuracy_percent' must map presentations to percentages.")
+    return payload
+
+
+def default_label(file: Path, payload: dict[str, Any]) -> str:
+    """``<model> (<run folder>)``, e.g. ``LSTM + LRUAMemory (demo/version_1)``."""
+    model = str(payload.get("model", "run"))
+    return f"{model} ({run_label(file)})"
+
+
+# ---------------------------------------------------------------------------- formatting
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def format_cell(value: Any, interval: Any = None) -> str:
+    """``45.0 [43.1, 46.9]``; ``45.0`` without an interval; a dash for a missing value."""
+    number = _number(value)
+    if number is None:
+        return DASH
+    if isinstance(interval, (list, tuple)) and len(interval) == 2:
+        low, high = (_number(v) for v in interval)
+        if low is not None and high is not None:
+            return f"{number:.1f} [{low:.1f}, {high:.1f}]"
+    return f"{number:.1f}"
+
+
+def format_duration(seconds: Any) -> str:
+    """``45 s``, ``12.5 min`` or ``3.4 h``; a dash when unknown."""
+    value = _number(seconds)
+    if value is None:
+        return DASH
+    if value < 120:
+        return f"{value:.0f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def result_row(label: str, payload: dict[str, Any]) -> list[str]:
+    """The cells of one run: accuracies (with intervals), episodes, step, wall time."""
+    accuracy = payload.get("accuracy_percent", {})
+    intervals = payload.get("ci95_percent") or {}
+    checkpoint = payload.get("checkpoint") or {}
+    episodes = payload.get("episodes")
+    step = checkpoint.get("global_step")
+    return [
+        label,
+        *(format_cell(accuracy.get(c), intervals.get(c)) for c in COLUMNS),
+        DASH if episodes is None else str(episodes),
+        DASH if step is None else str(step),
+        format_duration(checkpoint.get("wall_s")),
+    ]
+
+
+def paper_rows(table: str) -> list[list[str]]:
+    """Rows of the paper's ``table`` (``table1``, ``table2-5``, ``table2-15``), labelled."""
+    _, rows = PAPER[table]
+    return [
+        [f"paper: {name}", *(f"{v:.1f}" for v in values), DASH, DASH, DASH]
+        for name, values in rows.items()
+    ]
+
+
+def markdown(rows: Sequence[Sequence[str]], first: str = "model") -> str:
+    """A Markdown table: a row per run, the paper's presentation columns."""
+    header = [first, *COLUMNS, "episodes", "step", "wall time"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def single_run_markdown(label: str, payload: dict[str, Any]) -> str:
+    """The ``test_results.md`` of one ``mann test``: table, then which checkpoint it is."""
+    lines = [markdown([result_row(label, payload)]), ""]
+    checkpoint = payload.get("checkpoint") or {}
+    if checkpoint.get("path"):
+        step = checkpoint.get("global_step")
+        lines.append(
+            f"Checkpoint: `{checkpoint['path']}` (step {DASH if step is None else step}, "
+            f"training wall time {format_duration(checkpoint.get('wall_s'))})."
+        )
+    else:
+        lines.append("Checkpoint: none (the model's weights as they were in memory).")
+    if payload.get("ci95_percent"):
+        lines.append(
+            f"Accuracy in %; [low, high]: 95% bootstrap interval over the "
+            f"{payload.get('episodes', DASH)} test episodes (1000 resamples)."
+        )
+    return "\n".join(lines)
+
+
+def notes(payloads: Sequence[dict[str, Any]], paper: str) -> list[str]:
+    """Lines under the table: what the intervals and paper rows are."""
+    lines = ["Accuracy (%) at the k-th presentation of a class within an episode."]
+    if any(p.get("ci95_percent") for p in payloads):
+        lines.append(
+            "[low, high]: 95% percentile bootstrap interval over test episodes "
+            "(episodes resampled with replacement, 1000 resamples)."
+        )
+    if paper != "none":
+        source, rows = PAPER[paper]
+        lines.append(
+            f"Rows labelled paper: {source}." if rows else f"{source}: no row transcribed."
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------- command
+def build_report(
+    files: Sequence[Path], paper: str = "none", labels: Sequence[str] | None = None
+) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """``(markdown, payloads, labels)`` of the result files."""
+    if labels is not None and len(labels) != len(files):
+        raise ReportError(f"{len(labels)} labels for {len(files)} result files.")
+    payloads = [load_result(file) for file in files]
+    names = (
+        list(labels)
+        if labels
+        else [default_label(f, p) for f, p in zip(files, payloads, strict=True)]
+    )
+    rows = [result_row(name, payload) for name, payload in zip(names, payloads, strict=True)]
+    if paper != "none":
+        rows += paper_rows(paper)
+    text = markdown(rows, first="run") + "\n\n" + "\n".join(notes(payloads, paper))
+    return text, payloads, names
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mann-report",
+        description="Test results of several runs in one paper-style Markdown table.",
+    )
+    parser.add_argument("results", nargs="+", type=Path, help="test_results.json files or folders")
+    parser.add_argument(
+        "--paper", choices=["none", *PAPER], default="none", help="add the paper's rows"
+    )
+    parser.add_argument("--labels", nargs="+", help="one label per result file")
+    parser.add_argument("--out", type=Path, help="folder for report.md (and curves.png)")
+    parser.add_argument("--curves", action="store_true", help="also draw DIR/curves.png")
+    parser.add_argument(
+        "--metrics", nargs="+", type=Path, help="training metrics.csv per result file (curves)"
+    )
+    parser.add_argument("--target", type=float, help="accuracy (%%) drawn as a line on the curves")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point (see the module docstring); 0, or exit code 2 on bad input."""
+    args = parser().parse_args(argv)
+    try:
+        curves = args.curves or args.metrics is not None
+        if curves and args.out is None:
+            raise ReportError("--curves needs --out DIR (curves.png is written there).")
+        files = [result_file(path) for path in args.results]
+        text, payloads, names = build_report(files, args.paper, args.labels)
+        print(text)
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "report.md").write_text(text + "\n")
+            print(f"\nwritten to {args.out / 'report.md'}")
+        if curves:
+            out = draw_report_curves(
+                files, payloads, names, args.out / "curves.png", args.metrics, args.target
+            )
+            print(f"learning curves written to {out}")
+    except (ReportError, CurvesError, OSError) as error:
+        print(f"mann-report: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
