@@ -38,7 +38,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .learning_curves import run_label
 from .report_curves import CurvesError, draw_report_curves
@@ -234,8 +234,14 @@ def build_report(
     return text, payloads, names
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """Bad arguments: one line on stderr, exit code 2."""
+        self.exit(2, f"mann-report: error: {message}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mann-report",
         description="Test results of several runs in one paper-style Markdown table.",
     )

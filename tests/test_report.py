@@ -158,6 +158,7 @@ def test_other_usage_errors_exit_2(two_runs: list[Path], capsys: pytest.CaptureF
         assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "2 labels for 1 result files" in err and "--curves needs --out" in err
+    assert err.count("\n") == 3 and "invalid choice: 'table9'" in err  # one line each
 
 
 def test_wall_time_interpolated_by_step() -> None:
