@@ -2,14 +2,20 @@
 
 - :class:`LRUAMemory`: least-recently-used access, Santoro et al. 2016, eqs. 2-8.
 - :class:`NTMMemory`: NTM-style content + location addressing with erase/add writes.
+- :class:`SparseLRUAMemory`: LRUA with top-k reads and sparse writes (Rae et al. 2016).
 """
 
 from ..specs import from_spec
 from .base import Memory, cosine_similarity
 from .lrua import LRUAMemory, LRUAState
 from .ntm import NTMMemory, NTMState
+from .sparse_lrua import SparseLRUAMemory, SparseLRUAState
 
-MEMORIES: dict[str, type[Memory]] = {"lrua": LRUAMemory, "ntm": NTMMemory}
+MEMORIES: dict[str, type[Memory]] = {
+    "lrua": LRUAMemory,
+    "ntm": NTMMemory,
+    "sparse_lrua": SparseLRUAMemory,
+}
 
 
 def make_memory(memory: Memory | str | dict | None) -> Memory | None:
@@ -36,6 +42,8 @@ __all__ = [
     "Memory",
     "NTMMemory",
     "NTMState",
+    "SparseLRUAMemory",
+    "SparseLRUAState",
     "cosine_similarity",
     "make_memory",
 ]
