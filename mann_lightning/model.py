@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .compilation import CompileMode, check_compile_mode, compiled
 from .controller import Controller, make_controller
 from .memory import Memory, make_memory
 
@@ -60,6 +61,9 @@ class MANN(nn.Module):
         label_size: Features of the previous-label encoding ``y_{t-1}``; defaults to
             ``num_outputs``.
         controller_size: Hidden units when ``controller`` is given by name.
+        compile: ``"none"`` (eager), ``"step"`` or ``"episode"``: ``torch.compile`` one time
+            step or the whole unrolled episode for training (gradient-enabled) calls; see
+            :mod:`mann_lightning.compilation`. Eager where no compiler is available.
     """
 
     def __init__(
@@ -70,8 +74,10 @@ class MANN(nn.Module):
         memory: Memory | str | None = None,
         label_size: int | None = None,
         controller_size: int = 200,
+        compile: CompileMode = "none",
     ) -> None:
         super().__init__()
+        self.compile_mode = check_compile_mode(compile)
         self.input_size = input_size
         self.num_outputs = num_outputs
         self.label_size = num_outputs if label_size is None else label_size
@@ -112,8 +118,9 @@ class MANN(nn.Module):
         Returns:
             ``(logits [batch, time, num_outputs], final_state)``.
         """
-        logits, state, _ = self._unroll(inputs, prev_labels, state, keep_memory_states=False)
-        return logits, state
+        if self.compile_mode == "episode" and torch.is_grad_enabled():
+            return compiled(self, "episode", _episode)(self, inputs, prev_labels, state)
+        return _episode(self, inputs, prev_labels, state)
 
     def trace(
         self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
@@ -135,14 +142,16 @@ class MANN(nn.Module):
             state = self.initial_state(batch, inputs.device, inputs.dtype)
         projected = self.controller.project_inputs(torch.cat([inputs, prev_labels], dim=-1))
         controller_state, memory_state, reads = state
+        step = _time_step
+        if self.compile_mode == "step" and torch.is_grad_enabled():
+            step = compiled(self, "step", _time_step)
         hidden, all_reads, memory_states = [], [], []
         for projected_t in projected.unbind(1):
-            h, controller_state = self.controller.step(projected_t, reads, controller_state)
-            if self.memory is not None:
-                r, memory_state = self.memory(h, memory_state)
-                reads = r.flatten(1)
-                if keep_memory_states:
-                    memory_states.append(memory_state)
+            h, reads, controller_state, memory_state = step(
+                self, projected_t, reads, controller_state, memory_state
+            )
+            if keep_memory_states and self.memory is not None:
+                memory_states.append(memory_state)
             hidden.append(h)
             all_reads.append(reads)
         features = torch.stack(hidden, 1)
@@ -168,3 +177,22 @@ class MANN(nn.Module):
                 f"inputs {tuple(inputs.shape)} and prev_labels {tuple(prev_labels.shape)} "
                 "disagree on [batch, time]."
             )
+
+
+def _time_step(
+    model: MANN, projected_t: Tensor, reads: Tensor, controller_state: Any, memory_state: Any
+) -> tuple[Tensor, Tensor, Any, Any]:
+    """One step: ``h_t`` from the controller, then ``r_t`` (flattened) from the memory."""
+    h, controller_state = model.controller.step(projected_t, reads, controller_state)
+    if model.memory is not None:
+        r, memory_state = model.memory(h, memory_state)
+        reads = r.flatten(1)
+    return h, reads, controller_state, memory_state
+
+
+def _episode(
+    model: MANN, inputs: Tensor, prev_labels: Tensor, state: MANNState | None
+) -> tuple[Tensor, MANNState]:
+    """The unrolled episode: ``(logits, final_state)``."""
+    logits, state, _ = model._unroll(inputs, prev_labels, state, keep_memory_states=False)
+    return logits, state

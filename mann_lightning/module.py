@@ -22,6 +22,7 @@ from lightning import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from .compilation import CompileMode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
@@ -58,6 +59,8 @@ class MANNModule(LightningModule):
             :mod:`mann_lightning.persistence`.
         persist_memory: Deprecated spelling of ``wipe``: ``True`` means ``wipe="never"``,
             ``False`` ``wipe="episode"``; ``None`` (default) leaves ``wipe`` in charge.
+        compile: ``"none"``, ``"step"`` or ``"episode"``: ``torch.compile`` the training
+            forward (:mod:`mann_lightning.compilation`, docs/performance.md).
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class MANNModule(LightningModule):
         grad_clip_norm: float | None = 10.0,
         wipe: WipePolicy = "episode",
         persist_memory: bool | None = None,
+        compile: CompileMode = "none",
     ) -> None:
         super().__init__()
         if lr <= 0:
@@ -87,6 +91,7 @@ class MANNModule(LightningModule):
             memory=memory,  # type: ignore[arg-type]
             label_size=label_size,
             controller_size=controller_size,
+            compile=compile,
         )
         self.optimizer_name = optimizer
         self.lr = lr

@@ -1,0 +1,123 @@
+"""``torch.compile`` of the MANN's training forward, with a clean fallback to eager.
+
+A MANN step is some forty small operations on tensors of a few thousand numbers; run one by
+one, per-operation overhead (Python, the dispatcher, autograd's bookkeeping and, on a GPU,
+one kernel launch each) costs more than the arithmetic. Compiling removes most of it:
+
+* ``"episode"``: the whole unrolled episode (forward and, through AOTAutograd, backward)
+  becomes one compiled graph; pointwise operations of a step are fused into a few loops
+  (CPU) or kernels, and on CUDA the graph is replayed as a CUDA graph
+  (``mode="reduce-overhead"``), so a training step costs a handful of launches instead of
+  thousands. Compiling takes minutes on a CPU (longer episodes take longer); it pays off in
+  runs of hours.
+* ``"step"``: only one time step is compiled and called ``T`` times; compiles in under a
+  minute whatever the episode length, saves less.
+* ``"none"``: eager (the default).
+
+Only gradient-enabled calls (training) use the compiled function; validation and testing
+run eagerly, so they do not trigger a second compilation. Where the compiler is missing (no
+C++ compiler for a CPU, no Triton for a GPU) or compiling fails, the model logs one line and
+runs eagerly. Compiled functions are cached per model object and never stored on the model,
+so models deep-copy and pickle as before. ``docs/performance.md`` has the measurements.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import weakref
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+
+CompileMode = Literal["none", "step", "episode"]
+COMPILE_MODES: tuple[str, ...] = ("none", "step", "episode")
+
+log = logging.getLogger(__name__)
+_CACHE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def check_compile_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`COMPILE_MODES`, else a clear ``ValueError``."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(
+            f"Unknown compile mode {mode!r}: use 'none' (eager), 'step' (compile one time "
+            "step) or 'episode' (compile the whole unrolled episode); see docs/performance.md."
+        )
+    return mode
+
+
+def missing_compiler(device: torch.device) -> str | None:
+    """Why ``torch.compile`` cannot build code for ``device`` here, or None if it can."""
+    if device.type == "cuda":
+        try:
+            from torch.utils._triton import has_triton
+        except ImportError:  # pragma: no cover - very old torch
+            return "torch.utils._triton is missing"
+        return None if has_triton() else "Triton is not installed"
+    if device.type == "cpu":
+        names = [os.environ.get("CXX"), "g++", "c++", "clang++"]
+        if any(name and shutil.which(name) for name in names):
+            return None
+        return "no C++ compiler (g++, c++ or clang++) on PATH"
+    return None
+
+
+class CompiledCall:
+    """``fn`` compiled lazily on its first call; eager for good after one failure.
+
+    Args:
+        fn: The function to compile; called as ``fn(*args)``.
+        mode: The compile mode's name, for the log line.
+    """
+
+    def __init__(self, fn: Callable[..., Any], mode: str) -> None:
+        self.fn = fn
+        self.mode = mode
+        self.compiled: Callable[..., Any] | None = None
+        self.eager = False
+
+    def _build(self, device: torch.device) -> None:
+        reason = missing_compiler(device)
+        if reason is not None:
+            log.warning("compile=%r: %s; running eagerly.", self.mode, reason)
+            self.eager = True
+            return
+        options: dict[str, Any] = {"dynamic": False}
+        if device.type == "cuda" and self.mode == "episode":
+            options["mode"] = "reduce-overhead"  # replay the episode as one CUDA graph
+        log.info(
+            "compile=%r: compiling the MANN for %s (the first step takes longer).",
+            self.mode,
+            device,
+        )
+        self.compiled = torch.compile(self.fn, **options)
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is None and not self.eager:
+            device = next(a.device for a in args if isinstance(a, torch.Tensor))
+            self._build(device)
+        if self.eager or self.compiled is None:
+            return self.fn(*args)
+        try:
+            return self.compiled(*args)
+        except Exception as error:  # a compiler failure; model errors recur below, eagerly
+            log.warning(
+                "compile=%r failed (%s: %s); running eagerly.",
+                self.mode,
+                type(error).__name__,
+                str(error).splitlines()[0] if str(error) else "",
+            )
+            self.eager = True
+            return self.fn(*args)
+
+
+def compiled(model: Any, mode: str, fn: Callable[..., Any]) -> CompiledCall:
+    """The :class:`CompiledCall` of ``fn`` for ``model`` and ``mode`` (cached per model)."""
+    calls = _CACHE.setdefault(model, {})
+    key = (mode, fn)
+    if key not in calls:
+        calls[key] = CompiledCall(fn, mode)
+    return calls[key]

@@ -1,0 +1,92 @@
+"""torch.compile of the MANN (``compile="step"`` / ``"episode"``) computes the eager function.
+
+Float64, random inputs, several steps, gradients too, for both memories; and a missing
+compiler falls back to eager with one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from mann_lightning import compilation
+from mann_lightning.memory import LRUAMemory, NTMMemory
+from mann_lightning.model import MANN
+
+
+def make_model(memory: str, compile_mode: str) -> MANN:
+    torch.manual_seed(0)
+    mem = LRUAMemory(8, 4, 2) if memory == "lrua" else NTMMemory(8, 4, 2)
+    return MANN(6, 3, "lstm", mem, controller_size=5, compile=compile_mode).double()
+
+
+def episode(batch: int = 2, steps: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.rand(batch, steps, 6, generator=generator, dtype=torch.float64)
+    labels = torch.randint(3, (batch, steps), generator=generator)
+    prev = torch.nn.functional.one_hot(labels, 3).double().roll(1, 1)
+    prev[:, 0] = 0
+    return inputs, prev
+
+
+def loss_and_grads(model: MANN) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    inputs, prev = episode()
+    logits, state = model(inputs, prev)
+    loss = logits.pow(2).sum() + state.memory.memory.pow(2).sum()
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    return logits.detach(), [g.detach() for g in grads]
+
+
+def test_unknown_mode_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="Unknown compile mode 'fast'"):
+        make_model("lrua", "fast")
+
+
+def test_missing_compiler_falls_back_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(compilation.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    eager, eager_grads = loss_and_grads(make_model("lrua", "none"))
+    model = make_model("lrua", "episode")
+    with caplog.at_level(logging.WARNING, logger="mann_lightning.compilation"):
+        logits, grads = loss_and_grads(model)
+        loss_and_grads(model)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "no C++ compiler" in lines[0] and "eagerly" in lines[0]
+    torch.testing.assert_close(logits, eager, rtol=0, atol=0)
+    for a, b in zip(grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+COMPILED_CASES = [  # about 25 s of compiling each on 2 cores; the NTM's run with `make test-long`
+    pytest.param("lrua", "step", marks=pytest.mark.slow),
+    pytest.param("lrua", "episode", marks=pytest.mark.slow),
+    pytest.param("ntm", "step", marks=[pytest.mark.slow, pytest.mark.long]),
+    pytest.param("ntm", "episode", marks=[pytest.mark.slow, pytest.mark.long]),
+]
+
+
+@pytest.mark.parametrize(("memory", "mode"), COMPILED_CASES)
+def test_compiled_equals_eager(memory: str, mode: str) -> None:
+    if compilation.missing_compiler(torch.device("cpu")):
+        pytest.skip("no C++ compiler here: the fallback test covers this machine")
+    torch._dynamo.reset()
+    eager, eager_grads = loss_and_grads(make_model(memory, "none"))
+    model = make_model(memory, mode)
+    logits, grads = loss_and_grads(model)
+    assert compilation.compiled(model, mode, compilation_fn(mode)).compiled is not None
+    torch.testing.assert_close(logits, eager, rtol=1e-10, atol=1e-12)
+    for a, b in zip(grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    with torch.no_grad():  # evaluation runs eagerly (no second compilation)
+        inputs, prev = episode()
+        torch.testing.assert_close(model(inputs, prev)[0], eager, rtol=0, atol=0)
+
+
+def compilation_fn(mode: str):
+    from mann_lightning import model as model_module
+
+    return model_module._episode if mode == "episode" else model_module._time_step
