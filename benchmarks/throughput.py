@@ -1,14 +1,28 @@
-"""Training throughput of the MANN for the paper's configuration.
+"""Training throughput of the MANN against the arithmetic floor, in one table.
 
-Measures episodes per second of a full training step (forward, backward, optimizer step)
-for MANN-LRUA, MANN-NTM and the plain LSTM: batch 16, 5 classes x 10 instances = 50 steps,
-20x20 inputs, LSTM 200, memory 128x40, 4 reads. ``LRUA-plain`` is the same model with a
-straightforward autograd LRUA step (``straightforward_lrua.py``), timed in the same run so the
-comparison does not depend on how busy the machine is. Models are timed in turns
-(``--rounds``) and the median is printed.
+Each row times full training steps (forward, backward, RMSprop step) of
+``MANN(400, 5, "lstm", memory, controller_size=200)`` on 50-step episodes (5 classes x 10
+instances, the paper's configuration; memory 40-wide words, 4 heads) and prints:
 
-    python benchmarks/throughput.py --device cpu
-    python benchmarks/throughput.py --device cuda --batch-size 16 64
+* ``ep/s`` and ``ms/step``: the median over ``--rounds`` turns of ``--steps`` steps; models
+  take turns, so a busy spell hits all of them.
+* ``GFLOP``: the floating-point operations of one step, counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` (matrix products; pointwise work is left out).
+* ``floor``: that count divided by the rate of a 1024x1024 fp32 GEMM timed in the same run,
+  the time the step would take if all its arithmetic ran at large-GEMM speed; ``of floor``
+  is floor / measured (1.0 would be perfect).
+
+Rows: no memory (the LSTM alone), LRUA, a straightforward autograd LRUA (``LRUA-plain``), the
+NTM-style memory and sparse LRUA (top-k 8), at each ``--batch-size``, each eager and with
+every ``--compile`` mode (:mod:`mann_lightning.compilation`; compiling takes minutes, not
+timed); dense and sparse LRUA at every ``--slots`` (batch 16; dense sizes whose autograd
+graph would exceed ``--max-gb`` are reported as not run); and one end-to-end row per compile
+mode through ``MANNClassifier`` + ``OmniglotEpisodes`` + Lightning's loop (what ``mann fit``
+does: sampling, forward, backward, clipping, optimizer), which needs the Omniglot data
+(``MANN_DATA_DIR``).
+
+    python benchmarks/throughput.py                       # all rows, about 15 minutes
+    python benchmarks/throughput.py --compile --slots 128 --batch-size 16   # eager only
 """
 
 from __future__ import annotations
@@ -19,29 +33,31 @@ import time
 from collections.abc import Callable
 
 import torch
+from end_to_end import end_to_end_ms
 from straightforward_lrua import StraightforwardLRUA
+from torch.utils.flop_counter import FlopCounterMode
 
-from mann_lightning.memory import LRUAMemory, NTMMemory
+from mann_lightning.memory import LRUAMemory, NTMMemory, SparseLRUAMemory
 from mann_lightning.model import MANN
 
-MODELS = {
-    "MANN-LRUA": lambda: LRUAMemory(memory_size=128, word_size=40, num_reads=4),
-    "LRUA-plain": lambda: StraightforwardLRUA(memory_size=128, word_size=40, num_reads=4),
-    "MANN-NTM": lambda: NTMMemory(memory_size=128, word_size=40, num_reads=4),
-    "LSTM": lambda: None,
+MEMORIES: dict[str, Callable[[int], torch.nn.Module | None]] = {
+    "LSTM": lambda slots: None,
+    "LRUA": lambda slots: LRUAMemory(slots, 40, 4),
+    "LRUA-plain": lambda slots: StraightforwardLRUA(slots, 40, 4),
+    "NTM": lambda slots: NTMMemory(slots, 40, 4),
+    "sparse-LRUA": lambda slots: SparseLRUAMemory(slots, 40, 4, k=8),
 }
+Step = Callable[[], None]
 
 
-def make_train_step(
-    name: str, batch_size: int, device: torch.device, classes: int, length: int
-) -> Callable[[], None]:
-    """One training step (forward, backward, RMSprop step) of model ``name`` on fixed data."""
+def make_train_step(name: str, batch: int, slots: int, compile_mode: str, length: int) -> Step:
+    """One training step (forward, backward, RMSprop step) on fixed random episodes."""
     torch.manual_seed(0)
-    model = MANN(400, classes, "lstm", MODELS[name](), controller_size=200).to(device)
+    model = MANN(400, 5, "lstm", MEMORIES[name](slots), controller_size=200, compile=compile_mode)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
-    inputs = torch.rand(batch_size, length, 400, device=device)
-    targets = torch.randint(classes, (batch_size, length), device=device)
-    prev = torch.nn.functional.one_hot(targets, classes).float().roll(1, 1)
+    inputs = torch.rand(batch, length, 400)
+    targets = torch.randint(5, (batch, length))
+    prev = torch.nn.functional.one_hot(targets, 5).float().roll(1, 1)
     prev[:, 0] = 0
 
     def train_step() -> None:
@@ -54,55 +70,112 @@ def make_train_step(
     return train_step
 
 
-def time_steps(step: Callable[[], None], steps: int, device: torch.device) -> float:
-    """Seconds per call of ``step``, averaged over ``steps`` calls."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
+def counted_flops(step: Step) -> int:
+    """Floating-point operations of one call of ``step`` (matrix products)."""
+    with FlopCounterMode(display=False) as counter:
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / steps
+    return counter.get_total_flops()
+
+
+def gemm_flops_per_s(size: int = 1024, repeats: int = 20) -> float:
+    """Rate of a ``size`` x ``size`` fp32 matrix product on this machine, now."""
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def time_rounds(steps: dict[str, Step], count: int, rounds: int) -> dict[str, float]:
+    """Median seconds per step of every entry, the entries taking turns."""
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(count):
+                step()
+            seconds[name].append((time.perf_counter() - start) / count)
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def dense_graph_gb(slots: int, batch: int, length: int) -> float:
+    """Rough size of what a dense LRUA episode saves for backward: ~3 copies of M per step."""
+    return 3 * slots * 40 * 4 * batch * length / 2**30
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[16])
-    parser.add_argument("--steps", type=int, default=10, help="training steps per round (>= 1)")
-    parser.add_argument("--rounds", type=int, default=5, help="turns of timing per model")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--classes", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[16, 128])
+    parser.add_argument("--slots", type=int, nargs="+", default=[128, 1024, 8192, 65536])
+    parser.add_argument("--compile", nargs="*", default=["episode"], choices=["step", "episode"])
+    parser.add_argument("--models", nargs="+", default=list(MEMORIES), choices=list(MEMORIES))
+    parser.add_argument("--steps", type=int, default=5, help="training steps per round (>= 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of timing per row")
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--length", type=int, default=50)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--max-gb", type=float, default=6.0, help="largest dense graph to run")
+    parser.add_argument("--end-to-end-steps", type=int, default=60, help="0: no end-to-end row")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be at least 1")
-    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gemm = gemm_flops_per_s()
     print(
-        f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
-        f"classes={args.classes} length={args.length} rounds={args.rounds}x{args.steps} steps"
+        f"torch={torch.__version__} threads={torch.get_num_threads()} length={args.length} "
+        f"rounds={args.rounds}x{args.steps} steps; 1024^3 fp32 GEMM: {gemm / 1e9:.0f} GFLOP/s"
     )
-    print(f"| {'model':<10} | {'batch':>5} | {'episodes/s':>10} | {'ms/step':>8} |")
-    print(f"|{'-' * 12}|{'-' * 7}|{'-' * 12}|{'-' * 10}|")
-    for batch_size in args.batch_size:
-        steps = {
-            name: make_train_step(name, batch_size, device, args.classes, args.length)
-            for name in args.models
-        }
-        for step in steps.values():
-            for _ in range(args.warmup):
-                step()
-        seconds: dict[str, list[float]] = {name: [] for name in steps}
-        for _ in range(args.rounds):  # models take turns, so a busy spell hits all of them
-            for name, step in steps.items():
-                seconds[name].append(time_steps(step, args.steps, device))
-        for name, values in seconds.items():
-            median = statistics.median(values)
-            print(
-                f"| {name:<10} | {batch_size:>5} | {batch_size / median:>10.1f} | {1000 * median:>8.1f} |"
+    print("| model | compile | batch | slots | ep/s | ms/step | GFLOP | floor ms | of floor |")
+    print("|---|---|---|---|---|---|---|---|---|")
+
+    def row(name: str, mode: str, batch: int, slots: int, ms: float | None, flops: int) -> None:
+        floor_ms = 1000 * flops / gemm
+        if ms is None:
+            cells = ["not run", "-", f"{flops / 1e9:.2f}", f"{floor_ms:.1f}", "-"]
+        else:
+            cells = [f"{1000 * batch / ms:.0f}", f"{ms:.1f}", f"{flops / 1e9:.2f}"]
+            cells += [f"{floor_ms:.1f}", f"{floor_ms / ms:.2f}"]
+        print(f"| {name} | {mode} | {batch} | {slots} | " + " | ".join(cells) + " |", flush=True)
+
+    configs = [(m, c, b, 128) for b in args.batch_size for c in ["none", *args.compile]
+               for m in args.models if not (c != "none" and m in ("LRUA-plain", "sparse-LRUA"))]  # fmt: skip
+    configs += [(m, "none", 16, s) for s in args.slots if s != 128
+                for m in ("LRUA", "sparse-LRUA") if m in args.models]  # fmt: skip
+    for batch in sorted({c[2] for c in configs}):
+        group = [c for c in configs if c[2] == batch]
+        steps, flops, skipped = {}, {}, {}
+        for name, mode, _, slots in group:
+            key = f"{name}|{mode}|{slots}"
+            if name == "LRUA" and dense_graph_gb(slots, batch, args.length) > args.max_gb:
+                skipped[key] = dense_graph_gb(slots, batch, args.length)
+                continue
+            steps[key] = make_train_step(name, batch, slots, mode, args.length)
+            for _ in range(args.warmup):  # compiles here, untimed
+                steps[key]()
+            flops[key] = counted_flops(steps[key])
+        seconds = time_rounds(steps, args.steps, args.rounds)
+        for name, mode, _, slots in group:
+            key = f"{name}|{mode}|{slots}"
+            if key in skipped:
+                print(f"(dense LRUA, {slots} slots: would save ~{skipped[key]:.0f} GB; not run)")
+                flops[key] = 0
+            row(
+                name,
+                mode,
+                batch,
+                slots,
+                1000 * seconds[key] if key in seconds else None,
+                flops[key],
             )
+    if args.end_to_end_steps:
+        reference = make_train_step("LRUA", 16, 128, "none", args.length)
+        e2e_flops = counted_flops(reference)  # the model's own arithmetic; sampling is extra
+        for mode in ["none", *args.compile]:
+            ms = end_to_end_ms(mode, args.end_to_end_steps)
+            row("end-to-end LRUA", mode, 16, 128, ms, e2e_flops)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,15 @@ def test_throughput_prints_a_row_per_model(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    argv = ["throughput.py", "--steps", "1", "--rounds", "1", "--warmup", "0", "--length", "4"]
+    argv = ["throughput.py", "--steps", "1", "--rounds", "1", "--warmup", "0", "--length", "4",
+            "--compile", "--batch-size", "2", "--slots", "128", "256", "--end-to-end-steps", "0"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     runpy.run_path(str(BENCHMARKS / "throughput.py"), run_name="__main__")
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    assert [row.split("|")[1].strip() for row in rows[1:]] == [
-        "MANN-LRUA", "LRUA-plain", "MANN-NTM", "LSTM",
+    cells = [[cell.strip() for cell in row.split("|")[1:-1]] for row in rows[1:]]
+    assert [(c[0], c[3]) for c in cells] == [
+        ("LSTM", "128"), ("LRUA", "128"), ("LRUA-plain", "128"), ("NTM", "128"),
+        ("sparse-LRUA", "128"), ("LRUA", "256"), ("sparse-LRUA", "256"),
     ]  # fmt: skip
-    assert all(float(row.split("|")[3]) > 0 for row in rows[1:])
+    for c in cells:  # episodes/s, ms/step, GFLOP, floor and its fraction are all positive
+        assert all(float(v) > 0 for v in c[4:]), c
