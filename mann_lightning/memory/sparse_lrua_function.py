@@ -35,21 +35,30 @@ def select(values: Tensor, count: int, largest: bool) -> Tensor:
     """Indices of the ``count`` largest (or smallest) entries of the last axis, ties going to
     the lowest index, in increasing index order. ``torch.topk`` leaves ties unspecified.
 
+    Fast path: one ``topk`` of ``count + 1``; its first ``count`` are the answer unless the
+    ``count``-th and next values tie (a host sync). Otherwise an exact, slower rule.
+
     Args:
-        values: ``[..., L]`` with ``L >= count``.
+        values: ``[..., L]`` with ``L >= count`` (any strides).
         count: How many to pick.
         largest: Largest (top-k similarity) or smallest (least-used usage) values.
 
     Returns:
         ``[..., count]`` int64 indices.
     """
-    kth = values.topk(count, dim=-1, largest=largest).values[..., -1:]
+    length = values.shape[-1]
+    if count == length:
+        return torch.arange(length, device=values.device).expand(values.shape).clone()
+    top = values.topk(count + 1, dim=-1, largest=largest)
+    if not bool((top.values[..., count - 1] == top.values[..., count]).any()):
+        return top.indices[..., :count].sort(dim=-1).values
+    kth = top.values[..., count - 1 : count]
     better = values > kth if largest else values < kth
     tie = values == kth
     room = count - better.sum(-1, keepdim=True)
     chosen = better | (tie & (tie.cumsum(-1) <= room))  # exactly `count` per row
     slot = torch.where(chosen, chosen.cumsum(-1) - 1, count)  # rank among chosen, else spare
-    positions = torch.arange(values.shape[-1], device=values.device).expand_as(values)
+    positions = torch.arange(length, device=values.device).expand(values.shape)
     out = values.new_zeros((*values.shape[:-1], count + 1), dtype=torch.long)
     return out.scatter_(-1, slot, positions)[..., :count]
 
@@ -98,11 +107,13 @@ class SparseLRUAStepFunction(torch.autograd.Function):
         # eq. 2 on the slots that can be among the top k, then eqs. 3-4 on the chosen rows.
         window = memory[:, : min(slots, int(frontier.max()) + k)]
         key_norm = torch.linalg.vector_norm(keys, dim=-1, keepdim=True)  # [B, H, 1]
-        window_norm = torch.linalg.vector_norm(window, dim=-1).unsqueeze(1)  # [B, 1, L]
-        similarity = torch.bmm(keys, window.transpose(1, 2)) / (key_norm * window_norm + eps)
+        window_norm = torch.linalg.vector_norm(window, dim=-1).unsqueeze(-1)  # [B, L, 1]
+        # [B, L, H] layout: the product reads the window once, row by row.
+        scale = torch.addcmul(key_norm.new_tensor(eps), window_norm, key_norm.transpose(1, 2))
+        similarity = torch.bmm(window, keys.transpose(1, 2)).div_(scale).transpose(1, 2)
         read_index = select(similarity, k, largest=True)  # [B, H, k]
         similarity = similarity.gather(-1, read_index)
-        row_norm = window_norm.expand(-1, heads, -1).gather(-1, read_index)
+        row_norm = window_norm.transpose(1, 2).expand(-1, heads, -1).gather(-1, read_index)
         denominator = key_norm * row_norm + eps
         read_flat = (read_index + offsets).flatten()
         rows = flat.index_select(0, read_flat).view(batch, heads, k, width)

@@ -10,7 +10,9 @@ from mann_lightning.callbacks import trace_images
 from mann_lightning.memory import MEMORIES, LRUAMemory, SparseLRUAMemory, make_memory
 from mann_lightning.memory.sparse_lrua import SparseLRUAState
 from mann_lightning.memory.sparse_lrua_function import select
+from mann_lightning.memory_stats import memory_statistics
 from mann_lightning.model import MANN, detach_state
+from mann_lightning.persistence import fill_state, state_leaves
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 F64 = torch.float64
@@ -182,6 +184,22 @@ def test_select_breaks_ties_towards_lowest_index():
     values = torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0, -1.0], [2.0, 2.0, 2.0, 2.0, 2.0, 2.0]])
     assert select(values, 3, largest=True).tolist() == [[0, 1, 3], [0, 1, 2]]
     assert select(values, 2, largest=False).tolist() == [[0, 5], [0, 1]]
+    assert select(values, 6, largest=True).tolist() == [list(range(6))] * 2
+
+
+@pytest.mark.parametrize("levels", [None, 3])  # continuous (fast path) / many ties (exact path)
+@pytest.mark.parametrize("largest", [True, False])
+def test_select_matches_sorting(levels, largest):
+    gen = torch.Generator().manual_seed(13)
+    values = torch.randn(5, 7, 40, generator=gen, dtype=F64)
+    if levels is not None:
+        values = torch.randint(levels, values.shape, generator=gen).to(F64)
+    got = select(values.transpose(1, 2), 4, largest)  # a strided last axis, as in the step
+    sign = -1.0 if largest else 1.0
+    for row, picked in zip(values.transpose(1, 2).reshape(-1, 7), got.reshape(-1, 4), strict=True):
+        r = row.tolist()
+        want = sorted(range(7), key=lambda i, r=r: (sign * r[i], i))[:4]
+        assert picked.tolist() == sorted(want)
 
 
 # ----------------------------------------------------------------------------- edge cases
@@ -234,6 +252,32 @@ def test_invariants_per_step():
         assert state.usage.argmin(-1).equal(state.least_used[:, 0])
 
 
+def test_checkpointed_state_and_second_backward():
+    """A state rebuilt from its flat leaves (as MemoryCarry checkpoints do) continues the same;
+    a second backward pass through a retained graph gives the same gradients again."""
+    mem = SparseLRUAMemory(24, 3, 2, k=3)
+    keys, alpha = random_inputs(6, 2, 2, 3, seed=14)
+    state = mem.initial_state(2, dtype=F64)
+    for t in range(3):
+        _, state = mem.step(torch.tanh(keys[t]), alpha[t], state)
+    carried = detach_state(state)
+    leaves = [leaf.clone() for leaf in state_leaves(carried)]
+    restored = fill_state(mem.initial_state(2, dtype=F64), leaves)
+    outs = []
+    for start in (carried, restored):
+        reads = []
+        for t in range(3, 6):
+            r, start = mem.step(torch.tanh(keys[t]), alpha[t], start)
+            reads.append(r)
+        outs.append(torch.stack(reads))
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=0)
+    loss = outs[0].square().sum()
+    first = torch.autograd.grad(loss, (keys, alpha), retain_graph=True)
+    second = torch.autograd.grad(loss, (keys, alpha))
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_stale_state_is_refused_and_a_clone_branches():
     mem = SparseLRUAMemory(16, 3, 2, k=2)
     keys, alpha = random_inputs(3, 1, 2, 3, seed=10)
@@ -271,6 +315,8 @@ def test_mann_trace_images_and_bf16_autocast():
     with torch.no_grad():
         _, states = model.trace(x, y)
     images = trace_images(states)
+    stats = memory_statistics(states, torch.randint(3, (2, 5)))
+    assert all(torch.isfinite(v).all() for v in stats)
     assert {name: tuple(v.shape) for name, v in images.items()} == {
         "usage": (5, 32), "write_weights": (5, 32), "read_weights": (5, 32)
     }  # fmt: skip
