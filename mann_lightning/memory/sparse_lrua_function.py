@@ -113,8 +113,8 @@ class SparseLRUAStepFunction(torch.autograd.Function):
         similarity = torch.bmm(window, keys.transpose(1, 2)).div_(scale).transpose(1, 2)
         read_index = select(similarity, k, largest=True)  # [B, H, k]
         similarity = similarity.gather(-1, read_index)
+        denominator = scale.transpose(1, 2).gather(-1, read_index)
         row_norm = window_norm.transpose(1, 2).expand(-1, heads, -1).gather(-1, read_index)
-        denominator = key_norm * row_norm + eps
         read_flat = (read_index + offsets).flatten()
         rows = flat.index_select(0, read_flat).view(batch, heads, k, width)
         read_values = torch.softmax(similarity, dim=-1)
