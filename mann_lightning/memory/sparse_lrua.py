@@ -11,7 +11,9 @@ Cost per step: ``M_t`` is updated in place and backward saves only the rows read
 autograd graph of an episode holds ``O(T H k W)`` numbers instead of ``O(T N W)``. Only the
 first ``frontier + k`` slots are scanned for the top ``k`` (the rest are zero and unused),
 so an episode that starts from the empty memory costs about the same at 65,536 slots as at
-128; a carried, full memory is scanned whole (``O(N W)`` per step, no gradient).
+128; a carried, full memory is scanned whole (``O(N W)`` per step, no gradient). The window
+needs its size on the host, so it is the CPU default (``scan="auto"``); on a GPU all slots
+are scanned and the step never synchronises with the host.
 
 In-place state: a step *overwrites the memory of the state it continues from*. Step from the
 latest state only; stepping again from an older state raises an error. A memory this module
@@ -23,7 +25,7 @@ memory (``state._replace(memory=state.memory.clone())``).
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -84,6 +86,10 @@ class SparseLRUAMemory(Memory):
         num_reads: Number of heads ``H``; also the number of least-used slots of eq. 6.
         gamma: Usage decay of eq. 5, in ``(0, 1]`` (paper: 0.95).
         k: Slots each head reads (and, through eq. 7, writes), ``1 <= k <= memory_size``.
+        scan: ``"window"``: look for the top ``k`` and the least used only among the slots
+            that can hold them (reads two numbers on the host per step); ``"full"``: among
+            all slots, without host reads; ``"auto"``: window on CPU, full elsewhere. All
+            three compute the same function.
         input_size: Controller output size; normally set by the model via ``build``.
         eps: Stabiliser of the cosine similarity (eq. 2).
     """
@@ -97,6 +103,7 @@ class SparseLRUAMemory(Memory):
         k: int = 8,
         input_size: int | None = None,
         eps: float = 1e-6,
+        scan: Literal["auto", "window", "full"] = "auto",
     ) -> None:
         name = type(self).__name__
         if not 0.0 < gamma <= 1.0:
@@ -107,8 +114,11 @@ class SparseLRUAMemory(Memory):
             )
         if not isinstance(k, int) or not 1 <= k <= memory_size:
             raise ValueError(f"{name}: k must be an integer in [1, memory_size], got {k!r}.")
+        if scan not in ("auto", "window", "full"):
+            raise ValueError(f"{name}: scan must be 'auto', 'window' or 'full', got {scan!r}.")
         self.gamma = gamma
         self.k = k
+        self.scan = scan
         self.eps = eps
         super().__init__(memory_size, word_size, num_reads, input_size)
 
@@ -163,13 +173,14 @@ class SparseLRUAMemory(Memory):
         """
         dtype = torch.promote_types(keys.dtype, prev_state.memory.dtype)
         memory, frontier = self._writable(prev_state, dtype)
+        windowed = self.scan == "window" or (self.scan == "auto" and memory.device.type == "cpu")
         gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
         autocast = torch.is_autocast_enabled(keys.device.type)
         with torch.autocast(keys.device.type, enabled=False) if autocast else nullcontext():
             reads, memory, read_values, write_values, read_index, write_index, frontier = (
                 SparseLRUAStepFunction.apply(
                     keys.to(dtype), gate, memory, prev_state.read_values.to(dtype),
-                    prev_state.read_index, prev_state.least_used, frontier, self.eps,
+                    prev_state.read_index, prev_state.least_used, frontier, self.eps, windowed,
                 )
             )  # fmt: skip
         # eq. 5 on the touched slots, then eq. 6 on the slots that can be least used. No gradient.
@@ -177,8 +188,10 @@ class SparseLRUAMemory(Memory):
             usage = prev_state.usage.to(dtype) * self.gamma
             usage.scatter_add_(1, read_index.flatten(1), read_values.flatten(1))
             usage.scatter_add_(1, write_index.flatten(1), write_values.flatten(1))
-            width = min(self.memory_size, int(frontier.max()) + self.num_reads)
-            least_used = select(usage[:, :width], self.num_reads, largest=False)
+            width = self.memory_size
+            if windowed:
+                width = min(width, int(frontier.max()) + self.num_reads)
+            least_used = select(usage[:, :width], self.num_reads, largest=False, fast=windowed)
             order = torch.sort(usage.gather(1, least_used), dim=-1, stable=True).indices
             least_used = least_used.gather(1, order)
         setattr(memory, _TAG, (frontier, memory._version))
@@ -215,4 +228,4 @@ class SparseLRUAMemory(Memory):
             return memory, (used * positions).amax(-1)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, gamma={self.gamma}, k={self.k}"
+        return f"{super().extra_repr()}, gamma={self.gamma}, k={self.k}, scan={self.scan!r}"

@@ -17,7 +17,9 @@ and a gradient arriving from elsewhere is cloned once. Double backward is not su
 
 Slots ``>= frontier[b]`` are known to be all-zero with zero usage; their similarity is exactly
 0, so with ties going to the lowest index the top ``k`` of all ``N`` slots lie in the first
-``frontier + k`` slots and only those are scanned (see :func:`select`).
+``frontier + k`` slots. With ``windowed`` only those are scanned, which needs the window's
+size on the host; without it all ``N`` are, and the step reads nothing on the host (the
+GPU path).
 """
 
 from __future__ import annotations
@@ -31,17 +33,19 @@ from torch import Tensor
 OWNED = "_sparse_lrua_owned"
 
 
-def select(values: Tensor, count: int, largest: bool) -> Tensor:
+def select(values: Tensor, count: int, largest: bool, fast: bool = True) -> Tensor:
     """Indices of the ``count`` largest (or smallest) entries of the last axis, ties going to
     the lowest index, in increasing index order. ``torch.topk`` leaves ties unspecified.
 
-    Fast path: one ``topk`` of ``count + 1``; its first ``count`` are the answer unless the
-    ``count``-th and next values tie (a host sync). Otherwise an exact, slower rule.
+    Fast path (``fast``): one ``topk`` of ``count + 1``; its first ``count`` are the answer
+    unless the ``count``-th and next values tie (a host read). Otherwise, or without ``fast``,
+    an exact rule of a few passes that never reads a value on the host.
 
     Args:
         values: ``[..., L]`` with ``L >= count`` (any strides).
         count: How many to pick.
         largest: Largest (top-k similarity) or smallest (least-used usage) values.
+        fast: Allow the fast path's host read.
 
     Returns:
         ``[..., count]`` int64 indices.
@@ -50,7 +54,7 @@ def select(values: Tensor, count: int, largest: bool) -> Tensor:
     if count == length:
         return torch.arange(length, device=values.device).expand(values.shape).clone()
     top = values.topk(count + 1, dim=-1, largest=largest)
-    if not bool((top.values[..., count - 1] == top.values[..., count]).any()):
+    if fast and not bool((top.values[..., count - 1] == top.values[..., count]).any()):
         return top.indices[..., :count].sort(dim=-1).values
     kth = top.values[..., count - 1 : count]
     better = values > kth if largest else values < kth
@@ -68,8 +72,8 @@ def _offsets(batch: int, slots: int, device: torch.device) -> Tensor:
 
 
 class SparseLRUAStepFunction(torch.autograd.Function):
-    """``(keys, gate, memory, prev_values, prev_index, least_used, frontier, eps) -> (reads,
-    memory, read_values, write_values, read_index, write_index, frontier)``.
+    """``(keys, gate, memory, prev_values, prev_index, least_used, frontier, eps, windowed)
+    -> (reads, memory, read_values, write_values, read_index, write_index, frontier)``.
 
     Shapes: keys ``[B, H, W]``, gate ``[B, H, 1]`` (after the sigmoid), memory ``[B, N, W]``
     (contiguous, updated in place), prev_values / prev_index ``[B, H, k]`` (``w^r_{t-1}``),
@@ -88,6 +92,7 @@ class SparseLRUAStepFunction(torch.autograd.Function):
         least_used: Tensor,
         frontier: Tensor,
         eps: float,
+        windowed: bool,
     ) -> tuple[Tensor, ...]:
         batch, slots, width = memory.shape
         heads, k = prev_index.shape[1:]
@@ -105,13 +110,13 @@ class SparseLRUAStepFunction(torch.autograd.Function):
         )
         frontier = torch.maximum(frontier, write_index.flatten(1).amax(-1) + 1)
         # eq. 2 on the slots that can be among the top k, then eqs. 3-4 on the chosen rows.
-        window = memory[:, : min(slots, int(frontier.max()) + k)]
+        window = memory[:, : min(slots, int(frontier.max()) + k)] if windowed else memory
         key_norm = torch.linalg.vector_norm(keys, dim=-1, keepdim=True)  # [B, H, 1]
         window_norm = torch.linalg.vector_norm(window, dim=-1).unsqueeze(-1)  # [B, L, 1]
         # [B, L, H] layout: the product reads the window once, row by row.
         scale = torch.addcmul(key_norm.new_tensor(eps), window_norm, key_norm.transpose(1, 2))
         similarity = torch.bmm(window, keys.transpose(1, 2)).div_(scale).transpose(1, 2)
-        read_index = select(similarity, k, largest=True)  # [B, H, k]
+        read_index = select(similarity, k, largest=True, fast=windowed)  # [B, H, k]
         similarity = similarity.gather(-1, read_index)
         denominator = scale.transpose(1, 2).gather(-1, read_index)
         row_norm = window_norm.transpose(1, 2).expand(-1, heads, -1).gather(-1, read_index)
@@ -184,4 +189,4 @@ def _backward(
     # eq. 7: w^w = [g w^r_{t-1}, 1 - g].
     g_gate = (g_write[..., :k] * prev_values).sum(-1, keepdim=True)
     g_gate -= g_write[..., k:].sum(-1, keepdim=True)
-    return g_keys, g_gate, g_memory, g_write[..., :k] * gate, None, None, None, None
+    return g_keys, g_gate, g_memory, g_write[..., :k] * gate, None, None, None, None, None

@@ -87,14 +87,16 @@ def random_memory_state(mem, batch, seed) -> SparseLRUAState:
 
 
 # ----------------------------------------------------------------------------- k = N vs dense
+@pytest.mark.parametrize("scan", ["window", "full"])
 @pytest.mark.parametrize("init", ["zero", "random"])
-def test_k_equal_slots_matches_dense_lrua(init):
+def test_k_equal_slots_matches_dense_lrua(init, scan):
     """Same interface weights, 7 steps through ``forward``: reads, states and gradients of the
     inputs, the interface layer and the initial memory agree with :class:`LRUAMemory`."""
     batch, slots, width, heads, steps = 3, 9, 4, 2, 7
     torch.manual_seed(0)
     dense = LRUAMemory(slots, width, heads, gamma=0.9, input_size=6).double()
-    sparse = SparseLRUAMemory(slots, width, heads, gamma=0.9, k=slots, input_size=6).double()
+    sparse = SparseLRUAMemory(slots, width, heads, gamma=0.9, k=slots, input_size=6, scan=scan)
+    sparse = sparse.double()
     sparse.load_state_dict(dense.state_dict())
     gen = torch.Generator().manual_seed(1)
     hidden = torch.randn(steps, batch, 6, generator=gen, dtype=F64, requires_grad=True)
@@ -128,11 +130,12 @@ def test_k_equal_slots_matches_dense_lrua(init):
 
 
 # ----------------------------------------------------------------------------- k < N vs plain
+@pytest.mark.parametrize("scan", ["window", "full"])
 @pytest.mark.parametrize("init", ["zero", "random"])
-def test_top_k_matches_plain_reference(init):
+def test_top_k_matches_plain_reference(init, scan):
     """Values and gradients of 6 steps at k < N against :func:`plain_step`."""
     batch, slots, width, heads, k, steps, gamma = 2, 11, 3, 2, 3, 6, 0.9
-    mem = SparseLRUAMemory(slots, width, heads, gamma=gamma, k=k)
+    mem = SparseLRUAMemory(slots, width, heads, gamma=gamma, k=k, scan=scan)
     if init == "zero":
         start = mem.initial_state(batch, dtype=F64)
         start = start._replace(memory=torch.zeros(batch, slots, width, dtype=F64))
@@ -219,9 +222,10 @@ def test_zero_memory_and_zero_keys_are_finite():
     assert all(torch.isfinite(p.grad).all() for p in mem.parameters())
 
 
-def test_carried_memory_continues_like_the_reference():
+@pytest.mark.parametrize("scan", ["window", "full"])
+def test_carried_memory_continues_like_the_reference(scan):
     """Episode 2 starts from episode 1's detached state (non-zero memory, frontier inside)."""
-    mem = SparseLRUAMemory(40, 3, 2, gamma=0.95, k=4)
+    mem = SparseLRUAMemory(40, 3, 2, gamma=0.95, k=4, scan=scan)
     keys, alpha = random_inputs(10, 2, 2, 3, seed=7)
     state = mem.initial_state(2, dtype=F64)
     for t in range(5):
@@ -294,6 +298,24 @@ def test_stale_state_is_refused_and_a_clone_branches():
     torch.testing.assert_close(first, second)
 
 
+def test_full_scan_reads_nothing_on_the_host(monkeypatch):
+    """``scan="full"`` (the default off CPU) never reads a tensor value on the host."""
+    torch.manual_seed(15)
+    model = MANN(6, 3, "lstm", SparseLRUAMemory(16, 4, 2, k=4, scan="full"), controller_size=10)
+    x, y = torch.rand(2, 5, 6), torch.rand(2, 5, 3)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("host read in a scan='full' step")
+
+    for name in ("item", "tolist", "numpy", "cpu", "nonzero", "__bool__", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+    logits, state = model(x, y)
+    logits, state = model(x, y, state)  # a carried state: copied, frontier recomputed
+    logits.square().mean().backward()
+    monkeypatch.undo()
+    assert torch.isfinite(logits).all()
+
+
 def test_validation_registry_and_spec():
     with pytest.raises(ValueError, match="k must"):
         SparseLRUAMemory(8, 4, 2, k=9)
@@ -301,6 +323,8 @@ def test_validation_registry_and_spec():
         SparseLRUAMemory(8, 4, 2, k=0)
     with pytest.raises(ValueError, match="gamma"):
         SparseLRUAMemory(8, 4, 2, gamma=0.0)
+    with pytest.raises(ValueError, match="scan"):
+        SparseLRUAMemory(8, 4, 2, scan="some")
     assert MEMORIES["sparse_lrua"] is SparseLRUAMemory
     mem = make_memory(
         {"class_path": "mann_lightning.memory.SparseLRUAMemory", "init_args": {"k": 8}}
