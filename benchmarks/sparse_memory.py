@@ -47,7 +47,7 @@ def worker(kind: str, slots: int, args: argparse.Namespace) -> dict[str, float]:
     if kind == "dense":
         memory = LRUAMemory(slots, 40, 4)
     else:
-        memory = SparseLRUAMemory(slots, 40, 4, k=args.k)
+        memory = SparseLRUAMemory(slots, 40, 4, k=args.k, scan=args.scan)
     model = MANN(400, args.classes, "lstm", memory, controller_size=200)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
     length = args.classes * args.instances
@@ -93,7 +93,7 @@ def worker(kind: str, slots: int, args: argparse.Namespace) -> dict[str, float]:
 
 def run_worker(kind: str, slots: int, args: argparse.Namespace) -> dict[str, float]:
     command = [sys.executable, __file__, "--worker", kind, str(slots)]
-    for name in ("threads", "k", "batch_size", "classes", "instances", "steps", "warmup"):
+    for name in ("threads", "k", "scan", "batch_size", "classes", "instances", "steps", "warmup"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memories", nargs="+", default=list(MEMORIES), choices=MEMORIES)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--k", type=int, default=8, help="slots each sparse head reads")
+    parser.add_argument("--scan", default="auto", choices=["auto", "window", "full"])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--instances", type=int, default=10)
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(
         f"torch={torch.__version__} threads={args.threads} batch={args.batch_size} "
-        f"steps/episode={args.classes * args.instances} k={args.k} median of {args.steps} steps"
+        f"steps/episode={args.classes * args.instances} k={args.k} scan={args.scan} "
+        f"median of {args.steps} steps"
     )
     print(
         f"| {'memory':<6} | {'slots':>6} | {'ms/step':>8} | {'peak RSS MB':>11} "
