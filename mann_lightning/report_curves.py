@@ -12,7 +12,7 @@ The ``metrics.csv`` of a run is given explicitly (``--metrics``) or found throug
 file's ``checkpoint.train_log_dir`` (the training run's log folder, stored in the checkpoint
 by ``RunClock``): as written, relative to the current folder, or relative to a folder above
 the result file. A resumed training run logs each session in its own ``version_*`` folder;
-the curves show the session that wrote the tested checkpoint.
+the curves follow the run back through the earlier sessions (:func:`session_chain`).
 """
 
 from __future__ import annotations
@@ -72,24 +72,64 @@ def wall_at(steps: Sequence[float], clock: tuple[list[float], list[float]]) -> n
     return np.maximum(wall, 0.0)
 
 
+def _first_step(file: Path) -> float | None:
+    try:
+        steps, _ = csv_curve(file, WALL_KEY)
+    except KeyError:
+        return None
+    return min(steps) if steps else None
+
+
+def session_chain(file: Path) -> list[Path]:
+    """``metrics.csv`` of every session of a resumed run, oldest first, ending with ``file``.
+
+    A session resumed from a checkpoint logs in the next ``version_<n>`` folder and starts
+    at a step above 0; while it does, the highest earlier version whose training rows begin
+    below that step is taken as the session before it.
+    """
+    chain = [file]
+    folder = file.parent
+    if not folder.name.startswith("version_") or not folder.name[8:].isdigit():
+        return chain
+    earlier = sorted(
+        (int(p.parent.name[8:]), p)
+        for p in folder.parent.glob("version_*/metrics.csv")
+        if p.parent.name[8:].isdigit() and int(p.parent.name[8:]) < int(folder.name[8:])
+    )
+    while (start := _first_step(chain[0])) is not None and start > 0 and earlier:
+        _, candidate = earlier.pop()
+        first = _first_step(candidate)
+        if first is not None and first < start:
+            chain.insert(0, candidate)
+    return chain
+
+
 def run_curves(file: Path) -> tuple[dict[str, tuple[list[float], list[float]]], Any, list[str]]:
-    """``({metric: (steps, accuracy %)}, (steps, wall_s) or None, notes)`` of a metrics.csv."""
+    """``({metric: (steps, accuracy %)}, (steps, wall_s) or None, notes)`` of a run's
+    ``metrics.csv``, earlier sessions of a resumed run included (rows a later session
+    redid are taken from the later one)."""
+    chain = session_chain(file)
+    starts = [_first_step(f) for f in chain[1:]] + [None]
     curves: dict[str, tuple[list[float], list[float]]] = {}
     notes: list[str] = []
-    for metric, _, _ in METRICS:
-        try:
-            steps, values = csv_curve(file, metric)
-        except KeyError:
-            notes.append(f"{file}: no {metric} column.")
-            continue
-        if steps:
+    for metric in [m for m, _, _ in METRICS] + [WALL_KEY]:
+        steps: list[float] = []
+        values: list[float] = []
+        for part, until in zip(chain, starts, strict=True):
+            try:
+                part_steps, part_values = csv_curve(part, metric)
+            except KeyError:
+                if metric != WALL_KEY:
+                    notes.append(f"{part}: no {metric} column.")
+                continue
+            keep = [i for i, s in enumerate(part_steps) if until is None or s < until]
+            steps += [part_steps[i] for i in keep]
+            values += [part_values[i] for i in keep]
+        if steps and metric != WALL_KEY:
             curves[metric] = (steps, [100.0 * v for v in values])
-    try:
-        clock = csv_curve(file, WALL_KEY)
-    except KeyError:
-        clock = None
-    if clock is not None and not clock[0]:
-        clock = None
+        elif steps:
+            curves[metric] = (steps, values)
+    clock = curves.pop(WALL_KEY, None)
     return curves, clock, notes
 
 

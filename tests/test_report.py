@@ -214,3 +214,23 @@ def test_curves_without_any_clock_and_bad_metrics(
     with pytest.raises(SystemExit) as stop:
         main([str(two_runs[1]), "--out", str(out), "--curves"])
     assert stop.value.code == 2 and "no learning curve to draw" in capsys.readouterr().err
+
+
+def test_curves_follow_a_resumed_run_through_its_sessions(tmp_path: Path) -> None:
+    from mann_lightning.report_curves import run_curves, session_chain
+
+    logs = tmp_path / "runs" / "mann"
+    first = _metrics_csv(logs / "version_0")  # steps 9..39, validation at 19 and 39
+    _metrics_csv(logs / "version_1", wall=False)  # a test run's folder: not a session
+    resumed = logs / "version_2" / "metrics.csv"
+    resumed.parent.mkdir(parents=True)
+    resumed.write_text(  # resumed from the checkpoint of step 30: redoes 30..39, goes on
+        "epoch,step,time/wall_s,train/loss,val/acc_inst_2,val/acc_inst_10\n"
+        "1,39,100.0,1.0,,\n1,49,130.0,1.0,,\n1,59,160.0,0.9,,\n1,59,,,0.9,0.95\n"
+    )
+    assert session_chain(resumed) == [first, resumed]
+    assert session_chain(first) == [first]
+    curves, clock, _ = run_curves(resumed)
+    assert curves["val/acc_inst_2"][0] == [19.0, 59.0]  # step 39 of version_0 was redone
+    assert clock[0] == [9.0, 19.0, 29.0, 39.0, 49.0, 59.0]
+    assert clock[1][:3] == [27.0, 57.0, 87.0] and clock[1][3:] == [100.0, 130.0, 160.0]
