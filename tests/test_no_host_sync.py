@@ -1,6 +1,7 @@
 """No host synchronisation in a training step of any memory (the GPU path's precondition).
 
-On CPU the methods that would copy a device value to the host are patched to fail; on a
+On CPU the methods that would copy a device value to the host are patched to fail (sparse
+LRUA with ``scan="full"``, its default off CPU: on CPU its window reads the host); on a
 GPU, when one is present, CUDA's own sync debugging runs the same step with
 ``torch.cuda.set_sync_debug_mode("error")``, eager and with the episode compiled.
 """
@@ -16,7 +17,7 @@ from mann_lightning.model import MANN
 MEMORIES = {
     "lrua": lambda: LRUAMemory(16, 4, 2),
     "ntm": lambda: NTMMemory(16, 4, 2),
-    "sparse_lrua": lambda: SparseLRUAMemory(16, 4, 2, k=4),
+    "sparse_lrua": lambda: SparseLRUAMemory(16, 4, 2, k=4, scan="full"),  # the GPU path
 }
 
 
