@@ -21,8 +21,10 @@ mode through ``MANNClassifier`` + ``OmniglotEpisodes`` + Lightning's loop (what 
 does: sampling, forward, backward, clipping, optimizer), which needs the Omniglot data
 (``MANN_DATA_DIR``).
 
-    python benchmarks/throughput.py                       # all rows, about 15 minutes
+    python benchmarks/throughput.py                       # all rows, about 25 minutes
     python benchmarks/throughput.py --compile --slots 128 --batch-size 16   # eager only
+    python benchmarks/throughput.py --compile --batch-size 16 --models LRUA sparse-LRUA \
+        --end-to-end-steps 0 --plot docs/figures/cost_vs_slots.png   # the slots plot
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--max-gb", type=float, default=6.0, help="largest dense graph to run")
     parser.add_argument("--end-to-end-steps", type=int, default=60, help="0: no end-to-end row")
+    parser.add_argument("--plot", default=None, help="PNG: ms/step against slots (batch 16)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be at least 1")
@@ -131,8 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     print("| model | compile | batch | slots | ep/s | ms/step | GFLOP | floor ms | of floor |")
     print("|---|---|---|---|---|---|---|---|---|")
 
+    by_slots: dict[str, list[tuple[int, float]]] = {}
+
     def row(name: str, mode: str, batch: int, slots: int, ms: float | None, flops: int) -> None:
         floor_ms = 1000 * flops / gemm
+        if ms is not None and batch == 16 and mode == "none" and "LRUA" in name:
+            by_slots.setdefault(name, []).append((slots, ms))
         if ms is None:
             cells = ["not run", "-", f"{flops / 1e9:.2f}", f"{floor_ms:.1f}", "-"]
         else:
@@ -176,6 +183,29 @@ def main(argv: list[str] | None = None) -> None:
         for mode in ["none", *args.compile]:
             ms = end_to_end_ms(mode, args.end_to_end_steps)
             row("end-to-end LRUA", mode, 16, 128, ms, e2e_flops)
+    if args.plot:
+        plot_slots(by_slots, args.plot, torch.get_num_threads())
+
+
+def plot_slots(by_slots: dict[str, list[tuple[int, float]]], path: str, threads: int) -> None:
+    """ms per training step against memory slots (log-log), one line per memory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, points in sorted(by_slots.items()):
+        slots, ms = zip(*sorted(points), strict=True)
+        label = "dense LRUA" if name == "LRUA" else name
+        ax.plot(slots, ms, marker="o", label=label)
+    ax.set(xscale="log", yscale="log", xlabel="memory slots", ylabel="ms per training step")
+    ax.set_title(f"Batch 16, 50-step episodes, {threads} CPU thread(s)", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from .errors import UserError, is_user_error, run_console, user_message
 from .guards import NonFiniteGuard
 from .module import MANNModule
 from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint
+from .threads import apply_threads
 
 #: ``--ckpt_path`` values Lightning resolves itself.
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
@@ -46,6 +47,14 @@ class MANNCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.link_arguments("data.task", "model.init_args.task", apply_on="instantiate")
+        parser.add_argument(
+            "--threads",
+            type=int | None,
+            default=None,
+            help="CPU threads for torch. Default: 1 (fast and robust on a shared machine; "
+            "OMP_NUM_THREADS is respected when set); 0: torch's default, one per core. "
+            "See docs/performance.md.",
+        )
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -80,6 +89,11 @@ class MANNCLI(LightningCLI):
             ) from error
 
     def instantiate_classes(self) -> None:
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        try:
+            apply_threads(config.get("threads"))
+        except ValueError as error:
+            raise UserError(str(error)) from error
         try:
             super().instantiate_classes()
         except Exception as error:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Memory, resolve_device_dtype
+from .base import Memory, cosine_similarity, resolve_device_dtype
 from .lrua_function import LRUAStepFunction
 
 
@@ -134,6 +134,10 @@ class LRUAMemory(Memory):
             ``(r_t, state_t)``: reads ``[batch, heads, word]`` (eq. 4) and the new state.
         """
         memory, usage, read_weights, least_used, _ = prev_state
+        if torch.compiler.is_compiling():
+            # Under torch.compile the equations as plain ops: the compiler fuses them and
+            # derives the backward itself, faster than tracing the hand-written node.
+            return self._compiled_step(keys, alpha, prev_state)
         # The memory math runs in the state's precision even under autocast (a bf16 memory
         # would lose the small additions of eq. 8); keys may arrive in bf16.
         dtype = torch.promote_types(keys.dtype, memory.dtype)
@@ -156,6 +160,29 @@ class LRUAMemory(Memory):
         # eq. 5: w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t, then eq. 6: mark the
         # num_reads smallest usages (stable sort: ties go to the lower index). No gradient.
         with torch.no_grad():
+            usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
+            order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
+            least_used = torch.zeros_like(usage).scatter_(1, order, 1.0)
+        return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
+
+    def _compiled_step(
+        self, keys: Tensor, alpha: Tensor, prev_state: LRUAState
+    ) -> tuple[Tensor, LRUAState]:
+        """:meth:`step` as plain tensor ops (eqs. 7, 8, 2-4, 5, 6), for ``torch.compile``."""
+        memory, usage, read_weights, least_used, _ = prev_state
+        dtype = torch.promote_types(keys.dtype, memory.dtype)
+        keys, memory = keys.to(dtype), memory.to(dtype)
+        gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
+        lu = least_used.to(dtype).unsqueeze(1)
+        write_weights = lu + gate * (read_weights.to(dtype) - lu)  # eq. 7
+        erase = torch.argmin(usage, dim=-1)
+        keep = torch.arange(memory.shape[1], device=memory.device) != erase.unsqueeze(-1)
+        memory = memory * keep.unsqueeze(-1).to(dtype)  # zero the least-used slot
+        memory = memory + write_weights.transpose(1, 2) @ keys  # eq. 8
+        similarity = cosine_similarity(keys, memory, self.eps)  # eq. 2
+        read_weights = torch.softmax(similarity, dim=-1)  # eq. 3
+        reads = read_weights @ memory  # eq. 4
+        with torch.no_grad():  # eqs. 5 and 6, as in step
             usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
             order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
             least_used = torch.zeros_like(usage).scatter_(1, order, 1.0)
