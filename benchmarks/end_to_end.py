@@ -20,6 +20,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from straightforward_lrua import StraightforwardLRUA
 
 from mann_lightning.classifier import MANNClassifier
 from mann_lightning.data import OmniglotEpisodes
@@ -43,14 +44,17 @@ class StepTimer(pl.Callback):
         self.last = now
 
 
-def end_to_end_ms(compile_mode: str = "none", steps: int = 100, warmup: int = 10) -> float:
-    """Median milliseconds per ``mann fit`` training step over ``steps`` steps."""
+def end_to_end_ms(
+    compile_mode: str = "none", steps: int = 100, warmup: int = 10, plain: bool = False
+) -> float:
+    """Median milliseconds per ``mann fit`` training step over ``steps`` steps; ``plain``
+    swaps in the straightforward autograd LRUA (``straightforward_lrua.py``)."""
     pl.seed_everything(0, verbose=False)
     data = OmniglotEpisodes(
         num_classes=5, samples_per_class=10, batch_size=16, train_batches_per_epoch=10_000
     )
     model = MANNClassifier(
-        memory=LRUAMemory(128, 40, 4),
+        memory=(StraightforwardLRUA if plain else LRUAMemory)(128, 40, 4),
         controller="lstm",
         controller_size=200,
         optimizer="rmsprop",
@@ -81,13 +85,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--plain", action="store_true", help="the straightforward LRUA")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()}")
     print("| compile | ms/step | episodes/s |\n|---|---|---|")
     for mode in args.compile:
-        ms = end_to_end_ms(mode, args.steps)
+        ms = end_to_end_ms(mode, args.steps, plain=args.plain)
         print(f"| {mode} | {ms:.1f} | {16000 / ms:.0f} |", flush=True)
 
 

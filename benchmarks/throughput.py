@@ -17,7 +17,8 @@ NTM-style memory and sparse LRUA (top-k 8), at each ``--batch-size``, each eager
 every ``--compile`` mode (:mod:`mann_lightning.compilation`; compiling takes minutes, not
 timed); dense and sparse LRUA at every ``--slots`` (batch 16; dense sizes whose autograd
 graph would exceed ``--max-gb`` are reported as not run); and one end-to-end row per compile
-mode through ``MANNClassifier`` + ``OmniglotEpisodes`` + Lightning's loop (what ``mann fit``
+mode (and one with the straightforward LRUA) through ``MANNClassifier`` +
+``OmniglotEpisodes`` + Lightning's loop (what ``mann fit``
 does: sampling, forward, backward, clipping, optimizer), which needs the Omniglot data
 (``MANN_DATA_DIR``).
 
@@ -180,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.end_to_end_steps:
         reference = make_train_step("LRUA", 16, 128, "none", args.length)
         e2e_flops = counted_flops(reference)  # the model's own arithmetic; sampling is extra
+        ms = end_to_end_ms("none", args.end_to_end_steps, plain=True)
+        row("end-to-end LRUA-plain", "none", 16, 128, ms, e2e_flops)
         for mode in ["none", *args.compile]:
             ms = end_to_end_ms(mode, args.end_to_end_steps)
             row("end-to-end LRUA", mode, 16, 128, ms, e2e_flops)

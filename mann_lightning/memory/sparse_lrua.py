@@ -194,7 +194,7 @@ class SparseLRUAMemory(Memory):
             least_used = select(usage[:, :width], self.num_reads, largest=False, fast=windowed)
             order = torch.sort(usage.gather(1, least_used), dim=-1, stable=True).indices
             least_used = least_used.gather(1, order)
-        setattr(memory, _TAG, (frontier, memory._version))
+        setattr(memory, _TAG, (frontier, _version(memory)))
         state = SparseLRUAState(
             memory, usage, read_index, read_values, write_index, write_values, least_used, frontier
         )
@@ -214,7 +214,7 @@ class SparseLRUAMemory(Memory):
                     "its memory in place. Step from the latest state; to branch, copy the "
                     "state first: state._replace(memory=state.memory.clone())."
                 )
-            if tag[1] == memory._version:
+            if tag[1] == _version(memory):
                 return memory, state.frontier
         else:
             memory = memory.to(dtype).clone(memory_format=torch.contiguous_format)
@@ -229,3 +229,9 @@ class SparseLRUAMemory(Memory):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, gamma={self.gamma}, k={self.k}, scan={self.scan!r}"
+
+
+def _version(tensor: Tensor) -> int | None:
+    """Autograd's version counter; None for inference tensors (``torch.inference_mode``,
+    as in Lightning's test loop), which keep none and cannot be changed behind our back."""
+    return None if tensor.is_inference() else tensor._version

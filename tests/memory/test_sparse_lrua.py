@@ -379,3 +379,17 @@ def test_65536_slots_graph_holds_no_memory_copies():
     one_memory = 2 * 65536 * 40 * 4
     assert big < 1.1 * small + 1e6, (small, big)
     assert big < one_memory / 4, (big, one_memory)
+
+
+def test_inference_mode_steps() -> None:
+    """Lightning tests under torch.inference_mode, whose tensors keep no version counter."""
+    torch.manual_seed(0)
+    model = MANN(6, 3, "lstm", SparseLRUAMemory(16, 4, 2, k=4), controller_size=5)
+    inputs, prev = torch.rand(2, 5, 6), torch.rand(2, 5, 3)
+    with torch.no_grad():
+        expected, _ = model(inputs, prev)
+    with torch.inference_mode():
+        logits, state = model(inputs, prev)
+        again, _ = model(inputs, prev, state)  # a carried inference state too
+    torch.testing.assert_close(logits, expected)
+    assert torch.isfinite(again).all()
