@@ -19,7 +19,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from .metrics import paper_table
+from .metrics import correct_steps, paper_table
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -48,18 +48,10 @@ class EpisodeAccuracy(Metric):
         self.add_state("total", default=[], dist_reduce_fx="cat")
 
     def update(self, preds: Tensor, targets: Tensor, instances: Tensor) -> None:
-        if preds.shape != targets.shape:
+        correct = correct_steps(preds, targets, instances, "EpisodeAccuracy")
+        if instances.dim() != 2:
             raise ValueError(
-                f"EpisodeAccuracy: preds {tuple(preds.shape)} and targets "
-                f"{tuple(targets.shape)} must have the same shape."
-            )
-        correct = preds == targets
-        if correct.dim() == instances.dim() + 1:
-            correct = correct.all(-1)
-        if correct.shape != instances.shape or instances.dim() != 2:
-            raise ValueError(
-                f"EpisodeAccuracy: instances {tuple(instances.shape)} must be [batch, time] "
-                f"matching the labels {tuple(targets.shape)}."
+                f"EpisodeAccuracy: instances {tuple(instances.shape)} must be [batch, time]."
             )
         instances = instances.long()
         keep = (instances >= 1) & (instances <= self.max_instances)

@@ -43,19 +43,7 @@ class InstanceAccuracy(Metric):
         self.add_state("total", torch.zeros(max_instances, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor, targets: Tensor, instances: Tensor) -> None:
-        if preds.shape != targets.shape:
-            raise ValueError(
-                f"InstanceAccuracy: preds {tuple(preds.shape)} and targets "
-                f"{tuple(targets.shape)} must have the same shape."
-            )
-        correct = preds == targets
-        if correct.dim() == instances.dim() + 1:
-            correct = correct.all(-1)
-        if correct.shape != instances.shape:
-            raise ValueError(
-                f"InstanceAccuracy: instances {tuple(instances.shape)} must be [batch, time] "
-                f"matching the labels {tuple(targets.shape)}."
-            )
+        correct = correct_steps(preds, targets, instances, "InstanceAccuracy")
         instances = instances.reshape(-1).long()
         keep = (instances >= 1) & (instances <= self.max_instances)
         # Out-of-range presentations go to a spill bin that is dropped (no host sync).
@@ -69,6 +57,28 @@ class InstanceAccuracy(Metric):
     def compute(self) -> Tensor:
         total = self.total.to(torch.float64)
         return torch.where(total > 0, self.correct / total.clamp_min(1), torch.nan)
+
+
+def correct_steps(preds: Tensor, targets: Tensor, instances: Tensor, name: str) -> Tensor:
+    """``[batch, time]`` booleans: the step's label is right (every character of a string).
+
+    Raises:
+        ValueError: naming metric ``name``, when the shapes do not match.
+    """
+    if preds.shape != targets.shape:
+        raise ValueError(
+            f"{name}: preds {tuple(preds.shape)} and targets {tuple(targets.shape)} must have "
+            "the same shape."
+        )
+    correct = preds == targets
+    if correct.dim() == instances.dim() + 1:
+        correct = correct.all(-1)
+    if correct.shape != instances.shape:
+        raise ValueError(
+            f"{name}: instances {tuple(instances.shape)} must be [batch, time] matching the "
+            f"labels {tuple(targets.shape)}."
+        )
+    return correct
 
 
 def paper_table(accuracy: Tensor, columns: tuple[int, ...] = PAPER_COLUMNS) -> dict[str, float]:
