@@ -30,13 +30,16 @@ from mann_lightning.memory import LRUAMemory
 class StepTimer(pl.Callback):
     """Wall time between consecutive training batch ends, after ``warmup`` of them."""
 
-    def __init__(self, warmup: int) -> None:
+    def __init__(self, warmup: int, cuda: bool = False) -> None:
         self.warmup = warmup
+        self.cuda = cuda  # wait for the GPU, so a step's time is its own
         self.last: float | None = None
         self.seconds: list[float] = []
         self.seen = 0
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
         now = time.perf_counter()
         self.seen += 1
         if self.last is not None and self.seen > self.warmup:
@@ -45,7 +48,11 @@ class StepTimer(pl.Callback):
 
 
 def end_to_end_ms(
-    compile_mode: str = "none", steps: int = 100, warmup: int = 10, plain: bool = False
+    compile_mode: str = "none",
+    steps: int = 100,
+    warmup: int = 10,
+    plain: bool = False,
+    device: str = "cpu",
 ) -> float:
     """Median milliseconds per ``mann fit`` training step over ``steps`` steps; ``plain``
     swaps in the straightforward autograd LRUA (``straightforward_lrua.py``)."""
@@ -63,9 +70,9 @@ def end_to_end_ms(
         compile=compile_mode,
         task=data.task,
     )
-    timer = StepTimer(warmup)
+    timer = StepTimer(warmup, cuda=device.startswith("cuda"))
     trainer = pl.Trainer(
-        accelerator="cpu",
+        accelerator="gpu" if device.startswith("cuda") else "cpu",
         max_steps=warmup + steps + 1,
         logger=False,
         enable_checkpointing=False,
@@ -86,13 +93,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--plain", action="store_true", help="the straightforward LRUA")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()}")
     print("| compile | ms/step | episodes/s |\n|---|---|---|")
     for mode in args.compile:
-        ms = end_to_end_ms(mode, args.steps, plain=args.plain)
+        ms = end_to_end_ms(mode, args.steps, plain=args.plain, device=args.device)
         print(f"| {mode} | {ms:.1f} | {16000 / ms:.0f} |", flush=True)
 
 

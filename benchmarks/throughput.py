@@ -53,13 +53,16 @@ MEMORIES: dict[str, Callable[[int], torch.nn.Module | None]] = {
 Step = Callable[[], None]
 
 
-def make_train_step(name: str, batch: int, slots: int, compile_mode: str, length: int) -> Step:
+def make_train_step(
+    name: str, batch: int, slots: int, compile_mode: str, length: int, device: str = "cpu"
+) -> Step:
     """One training step (forward, backward, RMSprop step) on fixed random episodes."""
     torch.manual_seed(0)
     model = MANN(400, 5, "lstm", MEMORIES[name](slots), controller_size=200, compile=compile_mode)
+    model = model.to(device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
-    inputs = torch.rand(batch, length, 400)
-    targets = torch.randint(5, (batch, length))
+    inputs = torch.rand(batch, length, 400, device=device)
+    targets = torch.randint(5, (batch, length), device=device)
     prev = torch.nn.functional.one_hot(targets, 5).float().roll(1, 1)
     prev[:, 0] = 0
 
@@ -80,25 +83,36 @@ def counted_flops(step: Step) -> int:
     return counter.get_total_flops()
 
 
-def gemm_flops_per_s(size: int = 1024, repeats: int = 20) -> float:
-    """Rate of a ``size`` x ``size`` fp32 matrix product on this machine, now."""
-    a, b = torch.rand(size, size), torch.rand(size, size)
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def gemm_flops_per_s(size: int = 1024, repeats: int = 20, device: str = "cpu") -> float:
+    """Rate of a ``size`` x ``size`` fp32 matrix product on ``device``, now."""
+    a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
     for _ in range(3):
         a @ b
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    synchronize(device)
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-def time_rounds(steps: dict[str, Step], count: int, rounds: int) -> dict[str, float]:
+def time_rounds(
+    steps: dict[str, Step], count: int, rounds: int, device: str = "cpu"
+) -> dict[str, float]:
     """Median seconds per step of every entry, the entries taking turns."""
     seconds: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            synchronize(device)
             start = time.perf_counter()
             for _ in range(count):
                 step()
+            synchronize(device)
             seconds[name].append((time.perf_counter() - start) / count)
     return {name: statistics.median(values) for name, values in seconds.items()}
 
@@ -119,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--length", type=int, default=50)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU path)")
     parser.add_argument("--max-gb", type=float, default=6.0, help="largest dense graph to run")
     parser.add_argument("--end-to-end-steps", type=int, default=60, help="0: no end-to-end row")
     parser.add_argument("--plot", default=None, help="PNG: ms/step against slots (batch 16)")
@@ -127,9 +142,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--steps and --rounds must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    gemm = gemm_flops_per_s()
+    gemm = gemm_flops_per_s(device=args.device)
     print(
-        f"torch={torch.__version__} threads={torch.get_num_threads()} length={args.length} "
+        f"torch={torch.__version__} device={args.device} threads={torch.get_num_threads()} length={args.length} "
         f"rounds={args.rounds}x{args.steps} steps; 1024^3 fp32 GEMM: {gemm / 1e9:.0f} GFLOP/s"
     )
     print("| model | compile | batch | slots | ep/s | ms/step | GFLOP | floor ms | of floor |")
@@ -160,11 +175,11 @@ def main(argv: list[str] | None = None) -> None:
             if name == "LRUA" and dense_graph_gb(slots, batch, args.length) > args.max_gb:
                 skipped[key] = dense_graph_gb(slots, batch, args.length)
                 continue
-            steps[key] = make_train_step(name, batch, slots, mode, args.length)
+            steps[key] = make_train_step(name, batch, slots, mode, args.length, args.device)
             for _ in range(args.warmup):  # compiles here, untimed
                 steps[key]()
             flops[key] = counted_flops(steps[key])
-        seconds = time_rounds(steps, args.steps, args.rounds)
+        seconds = time_rounds(steps, args.steps, args.rounds, args.device)
         for name, mode, _, slots in group:
             key = f"{name}|{mode}|{slots}"
             if key in skipped:
@@ -179,12 +194,12 @@ def main(argv: list[str] | None = None) -> None:
                 flops[key],
             )
     if args.end_to_end_steps:
-        reference = make_train_step("LRUA", 16, 128, "none", args.length)
+        reference = make_train_step("LRUA", 16, 128, "none", args.length, args.device)
         e2e_flops = counted_flops(reference)  # the model's own arithmetic; sampling is extra
-        ms = end_to_end_ms("none", args.end_to_end_steps, plain=True)
+        ms = end_to_end_ms("none", args.end_to_end_steps, plain=True, device=args.device)
         row("end-to-end LRUA-plain", "none", 16, 128, ms, e2e_flops)
         for mode in ["none", *args.compile]:
-            ms = end_to_end_ms(mode, args.end_to_end_steps)
+            ms = end_to_end_ms(mode, args.end_to_end_steps, device=args.device)
             row("end-to-end LRUA", mode, 16, 128, ms, e2e_flops)
     if args.plot:
         plot_slots(by_slots, args.plot, torch.get_num_threads())
