@@ -23,6 +23,8 @@ TRAINING_SETTINGS = frozenset(
     {"lr", "optimizer", "weight_decay", "grad_clip_norm", "wipe", "persist_memory", "max_instances"}
 )
 _LINKED = frozenset({"task", "_class_path", "_instantiator"})
+#: How a run executes, not what it computes: the configured value applies, silently.
+RUN_SETTINGS = frozenset({"compile"})
 _SHOWN = 3
 
 
@@ -96,7 +98,7 @@ def compare_with_config(
     differences, warnings = [], []
     for key, trained in hparams.items():
         value = configured.get(key)
-        if key in _LINKED or value is None or _plain(trained) == value:
+        if key in _LINKED or key in RUN_SETTINGS or value is None or _plain(trained) == value:
             continue
         texts = [
             f"{name}={was!r} (configuration: {now!r})"

@@ -154,6 +154,14 @@ def test_config_disagrees_with_checkpoint(trained: Path) -> None:
     assert "memory.init_args.memory_size=16 (configuration: 32)" in error_message(result)
 
 
+def test_compile_is_not_part_of_the_architecture(trained: Path) -> None:
+    """A checkpoint trained eagerly is evaluated (or resumed) compiled, and the other way."""
+    ckpt = "runs/tiny/checkpoints/last.ckpt"
+    override = "--model.init_args.compile=episode"
+    result = mann("validate", "--config", "tiny.yaml", "--ckpt_path", ckpt, override, cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_evaluating_an_untrained_model_is_refused(trained: Path) -> None:
     message = error_message(mann("test", "--config", "tiny.yaml", cwd=trained))
     assert "needs a trained model" in message and "--allow_untrained" in message
