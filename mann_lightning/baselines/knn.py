@@ -25,7 +25,8 @@ from sklearn.neighbors import NearestNeighbors
 from torch import Tensor
 
 from mann_lightning.data import OmniglotDataError, OmniglotEpisodes
-from mann_lightning.metrics import PAPER_COLUMNS, InstanceAccuracy, markdown_table, paper_table
+from mann_lightning.episode_metrics import EpisodeAccuracy, bootstrap_interval, paper_intervals
+from mann_lightning.metrics import InstanceAccuracy, markdown_table, paper_table
 
 from .autoencoder import get_autoencoder
 
@@ -79,19 +80,18 @@ def neighbour_predictions(neighbours: Tensor, targets: Tensor) -> Tensor:
 
 
 def episode_counts(preds: Tensor, targets: Tensor, instances: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-episode ``(correct, steps)`` ``[B, MAX_INSTANCES]`` by presentation (as the metric)."""
-    correct = preds == targets
-    if correct.dim() == 3:
-        correct = correct.all(-1)
-    column = instances.clamp(1, MAX_INSTANCES + 1) - 1  # presentations > 10: a spill column
-    steps = torch.nn.functional.one_hot(column, MAX_INSTANCES + 1)
-    return (steps * correct.unsqueeze(-1)).sum(1)[:, :-1], steps.sum(1)[:, :-1]
+    """Per-episode ``(correct, steps)`` ``[B, MAX_INSTANCES]`` by presentation, counted by
+    :class:`~mann_lightning.episode_metrics.EpisodeAccuracy` (``mann test``'s counter)."""
+    counter = EpisodeAccuracy(MAX_INSTANCES)
+    counter.update(preds, targets, instances)
+    return counter.compute()
 
 
 def bootstrap_ci(
     correct: np.ndarray, steps: np.ndarray, resamples: int = 1000, seed: int = 0
 ) -> np.ndarray:
-    """95% percentile intervals ``[2, K]`` of the accuracy, resampling episodes with replacement.
+    """95% percentile intervals ``[2, K]`` of the accuracy, resampling episodes with
+    replacement: :func:`~mann_lightning.episode_metrics.bootstrap_interval`, as ``mann test``.
 
     Args:
         correct: ``[E, K]`` correct steps per episode and presentation.
@@ -99,13 +99,10 @@ def bootstrap_ci(
         resamples: Bootstrap resamples.
         seed: Seed of the resampling.
     """
-    episodes = correct.shape[0]
-    weights = np.random.default_rng(seed).multinomial(
-        episodes, np.full(episodes, 1.0 / episodes), size=resamples
-    )  # [R, E]: how often each episode is drawn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        accuracy = (weights @ correct) / (weights @ steps)
-    return np.percentile(accuracy, [2.5, 97.5], axis=0)
+    interval = bootstrap_interval(
+        torch.as_tensor(correct), torch.as_tensor(steps), resamples=resamples, seed=seed
+    )
+    return interval.T.numpy()
 
 
 def load_data(config: Path, num_classes: int | None, test_batches: int | None) -> OmniglotEpisodes:
@@ -140,25 +137,21 @@ def evaluate(
         The ``test_results.json`` payload (without ``model``).
     """
     data.setup("test")
-    metric, counts = InstanceAccuracy(MAX_INSTANCES), []
+    metric, episodes = InstanceAccuracy(MAX_INSTANCES), EpisodeAccuracy(MAX_INSTANCES)
     for batch in data.test_dataloader():
         features = batch.inputs if encode is None else encode(batch.inputs)
         preds = neighbour_predictions(BACKENDS[backend](features), batch.targets)
         metric.update(preds, batch.targets, batch.instances)
-        counts.append(episode_counts(preds, batch.targets, batch.instances))
+        episodes.update(preds, batch.targets, batch.instances)
     accuracy = metric.compute()
-    correct, steps = (torch.cat(c).numpy() for c in zip(*counts, strict=True))
-    low, high = bootstrap_ci(correct, steps)
+    correct, steps = episodes.compute()
     return {
         "stage": "test",
         "accuracy_percent": paper_table(accuracy),
         "per_instance": [float(a) for a in accuracy.tolist()],
         "steps_per_instance": metric.total.tolist(),
         "episodes": int(correct.shape[0]),
-        "ci95_percent": {
-            name: [round(100 * float(low[k - 1]), 2), round(100 * float(high[k - 1]), 2)]
-            for name, k in zip(paper_table(accuracy), PAPER_COLUMNS, strict=True)
-        },
+        "ci95_percent": paper_intervals(bootstrap_interval(correct, steps)),
     }
 
 

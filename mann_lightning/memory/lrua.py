@@ -137,7 +137,7 @@ class LRUAMemory(Memory):
         if torch.compiler.is_compiling():
             # Under torch.compile the equations as plain ops: the compiler fuses them and
             # derives the backward itself, faster than tracing the hand-written node.
-            return self._compiled_step(keys, alpha, prev_state)
+            return self.plain_step(keys, alpha, prev_state)
         # The memory math runs in the state's precision even under autocast (a bf16 memory
         # would lose the small additions of eq. 8); keys may arrive in bf16.
         dtype = torch.promote_types(keys.dtype, memory.dtype)
@@ -165,10 +165,11 @@ class LRUAMemory(Memory):
             least_used = torch.zeros_like(usage).scatter_(1, order, 1.0)
         return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
 
-    def _compiled_step(
+    def plain_step(
         self, keys: Tensor, alpha: Tensor, prev_state: LRUAState
     ) -> tuple[Tensor, LRUAState]:
-        """:meth:`step` as plain tensor ops (eqs. 7, 8, 2-4, 5, 6), for ``torch.compile``."""
+        """:meth:`step` as plain tensor ops (eqs. 7, 8, 2-4, 5, 6): what ``torch.compile`` sees,
+        and the straightforward reference ``benchmarks/straightforward_lrua.py`` times."""
         memory, usage, read_weights, least_used, _ = prev_state
         dtype = torch.promote_types(keys.dtype, memory.dtype)
         keys, memory = keys.to(dtype), memory.to(dtype)

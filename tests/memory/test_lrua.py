@@ -480,3 +480,27 @@ def test_no_host_sync_in_mann_steps(monkeypatch):
     logits.sum().backward()
     monkeypatch.undo()
     assert torch.isfinite(logits).all()
+
+
+def test_plain_step_is_the_fused_step():
+    """``plain_step`` (what torch.compile sees) computes ``step`` (the fused node): float64,
+    random inputs, several steps, values and gradients."""
+    torch.manual_seed(21)
+    mem = LRUAMemory(12, 5, 3).double()
+    keys = torch.randn(6, 2, 3, 5, dtype=torch.float64, requires_grad=True)
+    alpha = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    runs = []
+    for step in (mem.step, mem.plain_step):
+        state = mem.initial_state(2, dtype=torch.float64)
+        outputs = []
+        for t in range(6):
+            reads, state = step(torch.tanh(keys[t]), alpha[t], state)
+            outputs.append(reads)
+        total = torch.stack(outputs).square().sum() + state.memory.square().sum()
+        runs.append((torch.stack(outputs), state, torch.autograd.grad(total, (keys, alpha))))
+    (reads_a, state_a, grads_a), (reads_b, state_b, grads_b) = runs
+    torch.testing.assert_close(reads_a, reads_b, rtol=1e-10, atol=1e-12)
+    for a, b in zip(state_a, state_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
