@@ -26,6 +26,7 @@ from .compilation import CompileMode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
+from .optimisation import build_optimizer
 from .persistence import MemoryCarry, WipePolicy
 from .run_clock import checkpoint_clock
 from .specs import spec_of
@@ -51,6 +52,9 @@ class MANNModule(LightningModule):
         weight_decay: L2 penalty of the optimiser.
         grad_clip_norm: Clip the gradient norm to this value unless the Trainer's
             ``gradient_clip_val`` is set; ``None`` disables.
+        lr_schedule: ``"constant"`` (default, the paper) or ``"cosine"``: the learning rate
+            falls from ``lr`` to 0 along a half cosine over the Trainer's ``max_steps``.
+        warmup_steps: Steps of linear warm-up from 0 to ``lr`` before the schedule (0: none).
         wipe: When the memory (the whole recurrent state) is wiped during training:
             ``"episode"`` (every batch starts empty, the paper), ``"experience"`` (carried
             from batch to batch, wiped at the start of every training epoch) or ``"never"``
@@ -75,6 +79,8 @@ class MANNModule(LightningModule):
         lr: float = 1e-4,
         weight_decay: float = 0.0,
         grad_clip_norm: float | None = 10.0,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
+        warmup_steps: int = 0,
         wipe: WipePolicy = "episode",
         persist_memory: bool | None = None,
         compile: CompileMode = "none",
@@ -84,6 +90,10 @@ class MANNModule(LightningModule):
             raise ValueError(f"lr must be positive, got {lr}.")
         if optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"Unknown optimizer {optimizer!r}: use 'adam' or 'rmsprop'.")
+        if lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"Unknown lr_schedule {lr_schedule!r}: use 'constant' or 'cosine'.")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be 0 or more, got {warmup_steps}.")
         self.model = MANN(
             input_size,
             num_outputs,
@@ -97,6 +107,8 @@ class MANNModule(LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.grad_clip_norm = grad_clip_norm
+        self.lr_schedule = lr_schedule
+        self.warmup_steps = warmup_steps
         if persist_memory is not None:
             if wipe != "episode" and wipe != ("never" if persist_memory else "episode"):
                 raise ValueError(
@@ -204,13 +216,17 @@ class MANNModule(LightningModule):
         self.report("test")
 
     # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        params = self.parameters()
-        if self.optimizer_name == "rmsprop":
-            return torch.optim.RMSprop(
-                params, lr=self.lr, alpha=0.95, momentum=0.9, weight_decay=self.weight_decay
-            )
-        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+    def configure_optimizers(self) -> Any:
+        steps = self.trainer.max_steps if self._trainer is not None else None
+        return build_optimizer(
+            self.parameters(),
+            self.optimizer_name,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            warmup_steps=self.warmup_steps,
+            max_steps=steps,
+        )
 
     def configure_gradient_clipping(
         self,

@@ -20,7 +20,17 @@ from .errors import UserError
 #: Model settings that only steer training or metrics: a checkpoint's value silently wins
 #: over the configuration's (Lightning restores them), so a difference is only a warning.
 TRAINING_SETTINGS = frozenset(
-    {"lr", "optimizer", "weight_decay", "grad_clip_norm", "wipe", "persist_memory", "max_instances"}
+    {
+        "lr",
+        "optimizer",
+        "weight_decay",
+        "grad_clip_norm",
+        "lr_schedule",
+        "warmup_steps",
+        "wipe",
+        "persist_memory",
+        "max_instances",
+    }
 )
 _LINKED = frozenset({"task", "_class_path", "_instantiator"})
 #: How a run executes, not what it computes: the configured value applies, silently.

@@ -55,6 +55,9 @@ class LRUAMemory(Memory):
         gamma: Usage decay ``gamma`` of eq. 5, in ``(0, 1]`` (paper: 0.95).
         input_size: Controller output size; normally set by the model via ``build``.
         eps: Stabiliser of the cosine similarity (eq. 2).
+        write_gate_bias: Initial bias of the pre-sigmoid write gates ``alpha`` (eq. 7);
+            ``None`` keeps ``nn.Linear``'s default. Negative values start the heads writing
+            mostly to the least-used slots, positive ones to the slots read last.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class LRUAMemory(Memory):
         gamma: float = 0.95,
         input_size: int | None = None,
         eps: float = 1e-6,
+        write_gate_bias: float | None = None,
     ) -> None:
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"LRUAMemory: gamma must lie in (0, 1], got {gamma!r}.")
@@ -76,12 +80,19 @@ class LRUAMemory(Memory):
             )
         self.gamma = gamma
         self.eps = eps
+        self.write_gate_bias = write_gate_bias
         super().__init__(memory_size, word_size, num_reads, input_size)
 
     @property
     def interface_size(self) -> int:
         """One key (``W``) and one gate ``alpha`` (1) per head."""
         return self.num_reads * (self.word_size + 1)
+
+    def reset_interface_parameters(self) -> None:
+        """Set the write gates' bias (the last ``num_reads`` outputs) when one is given."""
+        if self.write_gate_bias is not None and self.interface is not None:
+            with torch.no_grad():
+                self.interface.bias[-self.num_reads :].fill_(self.write_gate_bias)
 
     def initial_state(
         self,

@@ -24,6 +24,7 @@ FAST = [
     "--data.init_args.train_batches_per_epoch=2",
     "--data.init_args.val_batches=1",
     "--data.init_args.test_batches=1",
+    "--model.init_args.compile=none",  # compiling takes minutes; tests/test_compilation.py
 ]
 
 

@@ -504,3 +504,17 @@ def test_plain_step_is_the_fused_step():
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     for a, b in zip(grads_a, grads_b, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_write_gate_bias_sets_the_gate_init_and_survives_the_spec():
+    from mann_lightning.specs import spec_of
+
+    memory = LRUAMemory(memory_size=8, word_size=4, num_reads=3, write_gate_bias=-2.0)
+    memory.build(6)
+    bias = memory.interface.bias.detach()
+    assert torch.equal(bias[-3:], torch.full((3,), -2.0))  # alpha, one per head (eq. 7)
+    assert not torch.equal(bias[:-3], torch.full((12,), -2.0))  # keys keep nn.Linear's init
+    spec = spec_of(memory)
+    assert spec["init_args"]["write_gate_bias"] == -2.0
+    default = LRUAMemory(memory_size=8, word_size=4, num_reads=3, input_size=6)
+    assert default.write_gate_bias is None and default.interface.bias[-3:].abs().max() < 1

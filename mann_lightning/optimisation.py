@@ -1,0 +1,78 @@
+"""Optimiser and learning-rate schedule of :class:`~mann_lightning.module.MANNModule`.
+
+The paper trains with RMSprop (lr 1e-4, momentum 0.9, decay 0.95) at a constant rate;
+Adam and a warm-up plus cosine schedule are options for faster recipes
+(``configs/omniglot_5way_fast.yaml``, docs/results.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter],
+    name: str,
+    *,
+    lr: float,
+    weight_decay: float = 0.0,
+    lr_schedule: str = "constant",
+    warmup_steps: int = 0,
+    max_steps: int | None = None,
+) -> Any:
+    """The optimiser, with a per-step ``LambdaLR`` scheduler when one is asked for.
+
+    Args:
+        params: Parameters to optimise.
+        name: ``"rmsprop"`` (the paper's settings) or ``"adam"``.
+        lr: Base learning rate.
+        weight_decay: L2 penalty.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (from ``lr`` to 0 at ``max_steps``).
+        warmup_steps: Linear warm-up from 0 to ``lr`` over this many steps.
+        max_steps: The Trainer's ``max_steps``; needed by ``"cosine"``.
+
+    Returns:
+        An optimiser, or Lightning's ``{"optimizer", "lr_scheduler"}`` dictionary.
+    """
+    if name == "rmsprop":
+        optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
+            params, lr=lr, alpha=0.95, momentum=0.9, weight_decay=weight_decay
+        )
+    else:
+        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if lr_schedule == "constant" and warmup_steps == 0:
+        return optimizer
+    if lr_schedule == "cosine" and (max_steps is None or max_steps <= 0):
+        raise ValueError(
+            "lr_schedule='cosine' needs the Trainer's max_steps (e.g. --trainer.max_steps "
+            f"20000), got {max_steps}: the rate falls from lr to 0 over those steps."
+        )
+    factor = lr_factor(lr_schedule, warmup_steps, max(int(max_steps or 0), 1))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+    }
+
+
+def lr_factor(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Multiplier of the base learning rate at optimiser step ``step`` (``LambdaLR``).
+
+    Linear warm-up over ``warmup_steps``, then constant or a half cosine reaching 0 at
+    ``total_steps``.
+    """
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        span = max(total_steps - warmup_steps, 1)
+        progress = min((step - warmup_steps) / span, 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
