@@ -147,17 +147,6 @@ class MANNClassifier(MANNModule):
             markdown = single_run_markdown(self.describe(), payload)
             self.write_results("test_results", payload, markdown)
 
-    def checkpoint_entry(self) -> dict[str, Any]:
-        """Which checkpoint the test results are of: path, training step and wall time."""
-        path = self.trainer.ckpt_path
-        loaded = getattr(self, "loaded_checkpoint", {}) if path else {}
-        return {
-            "path": None if path is None else str(path),
-            "global_step": loaded.get("global_step", self.trainer.global_step),
-            "wall_s": loaded.get("wall_s"),
-            "train_log_dir": loaded.get("log_dir"),
-        }
-
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
         outputs, _ = self(batch.inputs, batch.prev_labels)
         return {

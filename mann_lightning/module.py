@@ -239,6 +239,18 @@ class MANNModule(LightningModule):
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # ------------------------------------------------------------------ results
+    def checkpoint_entry(self) -> dict[str, Any]:
+        """Which checkpoint the test results are of: path, training step and wall time
+        (``RunClock``), and the training run's log folder."""
+        path = self.trainer.ckpt_path
+        loaded = getattr(self, "loaded_checkpoint", {}) if path else {}
+        return {
+            "path": None if path is None else str(path),
+            "global_step": loaded.get("global_step", self.trainer.global_step),
+            "wall_s": loaded.get("wall_s"),
+            "train_log_dir": loaded.get("log_dir"),
+        }
+
     def results_dir(self) -> Path:
         """Folder next to the run's logs where result tables are written."""
         trainer = self.trainer

@@ -140,7 +140,7 @@ class MANNRegressor(MANNModule):
         payload = {
             "stage": stage, "model": self.model_name, "x_dim": self.x_dim,
             "prior": None if self.prior is None else dict(self.prior._asdict()),
-            "episodes": episodes, "per_step": rows,
+            "episodes": episodes, "checkpoint": self.checkpoint_entry(), "per_step": rows,
             "summary": {name: summary(values) for name, values in rows.items()},
         }  # fmt: skip
         folder = self.write_results("test_results", payload, loglik_table(rows))

@@ -33,5 +33,8 @@ def test_config_fits_and_tests(dim: int, tmp_path: Path, monkeypatch: pytest.Mon
     assert payload["x_dim"] == 1 and payload["episodes"] == 4
     assert set(payload["per_step"]) == {"MANN (LRUA)", "exact GP"}
     assert len(payload["per_step"]["exact GP"]) == 20
+    checkpoint = payload["checkpoint"]  # which weights: path, step, training wall time
+    assert checkpoint["path"] == str(last) and checkpoint["global_step"] == 2
+    assert checkpoint["wall_s"] > 0
     assert (results[-1].parent / "fit_1d.png").exists()
     assert (results[-1].parent / "loglik_per_step.png").exists()
