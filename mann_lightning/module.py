@@ -26,7 +26,7 @@ from .compilation import CompileMode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
-from .optimisation import build_optimizer
+from .optimisation import build_optimizer, check_settings
 from .persistence import MemoryCarry, WipePolicy
 from .run_clock import checkpoint_clock
 from .specs import spec_of
@@ -86,14 +86,7 @@ class MANNModule(LightningModule):
         compile: CompileMode = "none",
     ) -> None:
         super().__init__()
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}.")
-        if optimizer not in ("adam", "rmsprop"):
-            raise ValueError(f"Unknown optimizer {optimizer!r}: use 'adam' or 'rmsprop'.")
-        if lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"Unknown lr_schedule {lr_schedule!r}: use 'constant' or 'cosine'.")
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be 0 or more, got {warmup_steps}.")
+        check_settings(optimizer, lr, lr_schedule, warmup_steps)
         self.model = MANN(
             input_size,
             num_outputs,

@@ -13,6 +13,25 @@ from typing import Any
 
 import torch
 
+OPTIMIZERS = ("adam", "rmsprop")
+SCHEDULES = ("constant", "cosine")
+
+
+def check_settings(name: str, lr: float, lr_schedule: str, warmup_steps: int) -> None:
+    """Refuse an unknown optimiser or schedule, a non-positive rate, a negative warm-up.
+
+    Raises:
+        ValueError: naming the setting and the values it accepts.
+    """
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}.")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}: use 'adam' or 'rmsprop'.")
+    if lr_schedule not in SCHEDULES:
+        raise ValueError(f"Unknown lr_schedule {lr_schedule!r}: use 'constant' or 'cosine'.")
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be 0 or more, got {warmup_steps}.")
+
 
 def build_optimizer(
     params: Iterable[torch.nn.Parameter],
@@ -38,6 +57,7 @@ def build_optimizer(
     Returns:
         An optimiser, or Lightning's ``{"optimizer", "lr_scheduler"}`` dictionary.
     """
+    check_settings(name, lr, lr_schedule, warmup_steps)
     if name == "rmsprop":
         optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
             params, lr=lr, alpha=0.95, momentum=0.9, weight_decay=weight_decay

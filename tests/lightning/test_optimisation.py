@@ -95,3 +95,9 @@ def test_unknown_schedule_is_rejected() -> None:
         MANNClassifier(num_classes=5, lr_schedule="linear")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="warmup_steps"):
         MANNClassifier(num_classes=5, warmup_steps=-1)
+
+
+def test_build_optimizer_refuses_an_unknown_name() -> None:
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    with pytest.raises(ValueError, match="Unknown optimizer 'sgd'"):
+        build_optimizer(params, "sgd", lr=1e-3)
