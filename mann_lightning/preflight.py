@@ -35,6 +35,9 @@ TRAINING_SETTINGS = frozenset(
 _LINKED = frozenset({"task", "_class_path", "_instantiator"})
 #: How a run executes, not what it computes: the configured value applies, silently.
 RUN_SETTINGS = frozenset({"compile"})
+#: Settings (at any depth, e.g. ``memory.init_args.write_gate_bias``) that only choose initial
+#: weights: the checkpoint's trained weights replace them, so a difference is only a warning.
+INIT_SETTINGS = frozenset({"write_gate_bias"})
 _SHOWN = 3
 
 
@@ -110,11 +113,20 @@ def compare_with_config(
         value = configured.get(key)
         if key in _LINKED or key in RUN_SETTINGS or value is None or _plain(trained) == value:
             continue
-        texts = [
-            f"{name}={was!r} (configuration: {now!r})"
-            for name, was, now in _differences(key, _plain(trained), value)
-        ]
-        (warnings if key in TRAINING_SETTINGS else differences).extend(texts)
+        for name, was, now in _differences(key, _plain(trained), value):
+            text = f"{name}={was!r} (configuration: {now!r})"
+            if name.rsplit(".", 1)[-1] in INIT_SETTINGS:
+                warnings.append(
+                    f"--ckpt_path {path}: {text} only sets initial weights; the "
+                    "checkpoint's trained weights are used."
+                )
+            elif key in TRAINING_SETTINGS:
+                warnings.append(
+                    f"--ckpt_path {path}: the checkpoint's {text} is used; Lightning restores "
+                    "model settings from the checkpoint."
+                )
+            else:
+                differences.append(text)
     task = hparams.get("task") or {}
     data_args = (_plain(data_config) or {}).get("init_args") or {}
     for key, trained in task.items():
@@ -127,11 +139,7 @@ def compare_with_config(
             f"{'; '.join(differences[:_SHOWN])}{more}. Remove these overrides, use the config the "
             "checkpoint was trained with, or train a new model."
         )
-    return [
-        f"--ckpt_path {path}: the checkpoint's {text} is used; Lightning restores model "
-        "settings from the checkpoint."
-        for text in warnings
-    ]
+    return warnings
 
 
 def _differences(name: str, trained: Any, configured: Any) -> list[tuple[str, Any, Any]]:
