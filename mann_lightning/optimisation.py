@@ -26,9 +26,9 @@ def check_settings(name: str, lr: float, lr_schedule: str, warmup_steps: int) ->
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}.")
     if name not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {name!r}: use 'adam' or 'rmsprop'.")
+        raise ValueError(f"Unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}.")
     if lr_schedule not in SCHEDULES:
-        raise ValueError(f"Unknown lr_schedule {lr_schedule!r}: use 'constant' or 'cosine'.")
+        raise ValueError(f"Unknown lr_schedule {lr_schedule!r}: use one of {', '.join(SCHEDULES)}.")
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be 0 or more, got {warmup_steps}.")
 
