@@ -53,12 +53,18 @@ def end_to_end_ms(
     warmup: int = 10,
     plain: bool = False,
     device: str = "cpu",
+    prefetch: bool = True,
 ) -> float:
     """Median milliseconds per ``mann fit`` training step over ``steps`` steps; ``plain``
-    swaps in the straightforward autograd LRUA (``straightforward_lrua.py``)."""
+    swaps in the straightforward autograd LRUA (``straightforward_lrua.py``); ``prefetch``
+    False draws every batch in line, before its step (as ``mann fit`` did before prefetching)."""
     pl.seed_everything(0, verbose=False)
     data = OmniglotEpisodes(
-        num_classes=5, samples_per_class=10, batch_size=16, train_batches_per_epoch=10_000
+        num_classes=5,
+        samples_per_class=10,
+        batch_size=16,
+        train_batches_per_epoch=10_000,
+        prefetch=prefetch,
     )
     model = MANNClassifier(
         memory=(StraightforwardLRUA if plain else LRUAMemory)(128, 40, 4),
@@ -94,13 +100,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--plain", action="store_true", help="the straightforward LRUA")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--in-line", action="store_true", help="draw batches in line (no prefetch thread)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()}")
     print("| compile | ms/step | episodes/s |\n|---|---|---|")
     for mode in args.compile:
-        ms = end_to_end_ms(mode, args.steps, plain=args.plain, device=args.device)
+        ms = end_to_end_ms(
+            mode, args.steps, plain=args.plain, device=args.device, prefetch=not args.in_line
+        )
         print(f"| {mode} | {ms:.1f} | {16000 / ms:.0f} |", flush=True)
 
 

@@ -17,10 +17,10 @@ NTM-style memory and sparse LRUA (top-k 8), at each ``--batch-size``, each eager
 every ``--compile`` mode (:mod:`mann_lightning.compilation`; compiling takes minutes, not
 timed); dense and sparse LRUA at every ``--slots`` (batch 16; dense sizes whose autograd
 graph would exceed ``--max-gb`` are reported as not run); and one end-to-end row per compile
-mode (and one with the straightforward LRUA) through ``MANNClassifier`` +
-``OmniglotEpisodes`` + Lightning's loop (what ``mann fit``
-does: sampling, forward, backward, clipping, optimizer), which needs the Omniglot data
-(``MANN_DATA_DIR``).
+mode (and one with the straightforward LRUA, one eager with batches drawn in line as before
+the prefetch thread) through ``MANNClassifier`` + ``OmniglotEpisodes`` + Lightning's loop
+(what ``mann fit`` does: sampling, forward, backward, clipping, optimizer), which needs the
+Omniglot data (``MANN_DATA_DIR``).
 
     python benchmarks/throughput.py                       # all rows, about 25 minutes
     python benchmarks/throughput.py --compile --slots 128 --batch-size 16   # eager only
@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.end_to_end_steps:
         reference = make_train_step("LRUA", 16, 128, "none", args.length, args.device)
         e2e_flops = counted_flops(reference)  # the model's own arithmetic; sampling is extra
+        ms = end_to_end_ms("none", args.end_to_end_steps, device=args.device, prefetch=False)
+        row("end-to-end LRUA, in line", "none", 16, 128, ms, e2e_flops)  # before prefetching
         ms = end_to_end_ms("none", args.end_to_end_steps, plain=True, device=args.device)
         row("end-to-end LRUA-plain", "none", 16, 128, ms, e2e_flops)
         for mode in ["none", *args.compile]:

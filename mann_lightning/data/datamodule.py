@@ -8,6 +8,7 @@ length, so no DataLoader workers are involved.
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from typing import Any
 
 import torch
@@ -77,6 +78,8 @@ class OmniglotEpisodes(EpisodeDataModule):
         max_classes: Largest ``N`` this run will use (e.g. under a curriculum): one-hot labels
             get this fixed width, so one model serves every ``N`` up to it; ``None``: the width
             is ``num_classes``. String labels are 25 wide either way.
+        prefetch: On a CPU, draw the next batch in a background thread while the model
+            trains on the current one (the same batches either way; ``docs/performance.md``).
     """
 
     def __init__(
@@ -101,8 +104,11 @@ class OmniglotEpisodes(EpisodeDataModule):
         download: bool = True,
         max_classes: int | None = None,
         val_characters: int = 100,
+        prefetch: bool = True,
     ) -> None:
-        super().__init__(train_batches_per_epoch, val_batches, test_batches, seed, eval_seed)
+        super().__init__(
+            train_batches_per_epoch, val_batches, test_batches, seed, eval_seed, prefetch
+        )
         self.save_hyperparameters()
         if split not in SPLIT_SIZES:
             raise ValueError(f"Unknown split {split!r}; use 'paper' or 'alphabet'.")
@@ -198,6 +204,10 @@ class OmniglotEpisodes(EpisodeDataModule):
                 num_classes, samples_per_class, self._available[key], self.label_encoding, where
             )
         self.num_classes, self.samples_per_class = num_classes, samples_per_class
+
+    def batch_signature(self) -> Hashable:
+        """The device and the episode shape (:meth:`set_episode_shape` may change it)."""
+        return (self.device, self.num_classes, self.samples_per_class)
 
     def prepare_data(self) -> None:
         """Find or download the data and fill the preprocessed cache (once per node)."""

@@ -5,12 +5,18 @@ A task's data module (Omniglot classification, GP regression, ...) subclasses
 the dataloaders (plain re-iterable objects, batches sampled on the device, no workers), the
 seeding rule, each DDP rank's share of the fixed evaluation batches, and the training-stream
 position stored in checkpoints so that a resumed run continues the same data.
+
+On a CPU the next batch is drawn by one background thread while the model trains on the
+current one (``prefetch``): batch ``i`` is a function of the seeds, ``i`` and the episode
+shape only, so the stream is the same batch for batch with or without it; a batch drawn
+for a shape that has changed since (a curriculum step) is drawn again.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 import lightning as L
@@ -35,11 +41,38 @@ class EpisodeStream:
         return len(self.module.batch_indices(self.stage))
 
     def __iter__(self) -> Iterator[Any]:
-        for index in self.module.batch_indices(self.stage):
-            if self.stage == "train":
-                index = self.module.train_batches_drawn
-                self.module.train_batches_drawn += 1
-            yield self.module.batch(self.stage, index)
+        module, stage = self.module, self.stage
+        positions = module.batch_indices(stage)
+
+        def index_at(position: int, claim: bool) -> int:
+            """Batch index at ``position`` (training: the stream counter, advanced if ``claim``)."""
+            if stage != "train":
+                return positions[position]
+            index = module.train_batches_drawn
+            module.train_batches_drawn += int(claim)
+            return index
+
+        if not module.prefetch or module.device.type != "cpu":
+            for position in range(len(positions)):
+                yield module.batch(stage, index_at(position, claim=True))
+            return
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mann-prefetch")
+        ahead: tuple[Hashable, Future[Any]] | None = None
+        try:
+            for position in range(len(positions)):
+                index = index_at(position, claim=True)
+                if ahead is not None and ahead[0] == (index, module.batch_signature()):
+                    batch = ahead[1].result()
+                else:  # nothing drawn ahead, or drawn for another position or shape
+                    batch = module.batch(stage, index)
+                ahead = None
+                if position + 1 < len(positions):
+                    upcoming = index_at(position + 1, claim=False)
+                    future = executor.submit(module.batch, stage, upcoming)
+                    ahead = ((upcoming, module.batch_signature()), future)
+                yield batch
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 class EpisodeDataModule(L.LightningDataModule):
@@ -52,6 +85,8 @@ class EpisodeDataModule(L.LightningDataModule):
         seed: Seed of the training stream: batch ``i`` depends only on ``(seed, rank, i)``.
         eval_seed: Seed of the validation/test batches, independent of ``seed`` so runs
             with different training seeds are evaluated on the same episodes.
+        prefetch: On a CPU, draw the next batch in a background thread while the model
+            trains on the current one (the same batches either way).
     """
 
     def __init__(
@@ -61,6 +96,7 @@ class EpisodeDataModule(L.LightningDataModule):
         test_batches: int,
         seed: int,
         eval_seed: int,
+        prefetch: bool = True,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -76,6 +112,12 @@ class EpisodeDataModule(L.LightningDataModule):
         self.seed, self.eval_seed = seed, eval_seed
         self.train_batches_drawn = 0
         self.device = torch.device("cpu")
+        self.prefetch = prefetch
+
+    def batch_signature(self) -> Hashable:
+        """What, besides its index, decides a batch's content and may change during a run
+        (e.g. the episode shape); a batch drawn ahead under another signature is redrawn."""
+        return self.device
 
     def batch(self, stage: Stage, index: int) -> Any:
         """Batch ``index`` of ``stage``; draw it with :meth:`generator`."""

@@ -189,8 +189,10 @@ class LRUAMemory(Memory):
         write_weights = lu + gate * (read_weights.to(dtype) - lu)  # eq. 7
         erase = torch.argmin(usage, dim=-1)
         keep = torch.arange(memory.shape[1], device=memory.device) != erase.unsqueeze(-1)
-        memory = memory * keep.unsqueeze(-1).to(dtype)  # zero the least-used slot
-        memory = memory + write_weights.transpose(1, 2) @ keys  # eq. 8
+        # zero the least-used slot, then eq. 8; the rank-H write as a broadcast sum, which the
+        # compiler fuses into one loop with the zeroing (a [N, H] x [H, W] matmul is slower)
+        memory = memory * keep.unsqueeze(-1).to(dtype)
+        memory = memory + (write_weights.unsqueeze(-1) * keys.unsqueeze(2)).sum(1)  # eq. 8
         similarity = cosine_similarity(keys, memory, self.eps)  # eq. 2
         read_weights = torch.softmax(similarity, dim=-1)  # eq. 3
         reads = read_weights @ memory  # eq. 4

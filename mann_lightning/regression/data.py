@@ -73,6 +73,8 @@ class GPEpisodes(EpisodeDataModule):
         seed: Seed of the training stream; batch ``i`` depends only on ``(seed, rank, i)``.
         eval_seed: Seed of the fixed validation/test episodes (independent of ``seed``, so
             runs with different training seeds are tested on the same episodes).
+        prefetch: On a CPU, draw the next batch in a background thread while the model
+            trains on the current one (the same batches either way).
     """
 
     def __init__(
@@ -91,8 +93,11 @@ class GPEpisodes(EpisodeDataModule):
         test_batches: int = 32,
         seed: int = 0,
         eval_seed: int = 1234,
+        prefetch: bool = True,
     ) -> None:
-        super().__init__(train_batches_per_epoch, val_batches, test_batches, seed, eval_seed)
+        super().__init__(
+            train_batches_per_epoch, val_batches, test_batches, seed, eval_seed, prefetch
+        )
         # x_dim reaches the model through ``task``; kept out of the data's hparams because
         # Lightning refuses to log a key that both carry with different values (the
         # model's is None when it follows the data).
