@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 
 import torch
+from throughput import MEMORIES, make_train_step
 
 from mann_lightning.memory import LRUAMemory
 from mann_lightning.memory.base import cosine_similarity
 from mann_lightning.memory.lrua import LRUAState
-from mann_lightning.model import MANN
 
 
 class MatmulWriteLRUA(LRUAMemory):
@@ -49,27 +48,8 @@ class MatmulWriteLRUA(LRUAMemory):
         return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
 
 
-def compiled_step(memory: type[LRUAMemory], batch: int) -> Callable[[], float]:
-    """One compiled training step (forward, backward, RMSprop) on fixed random episodes."""
-    torch.manual_seed(0)
-    model = MANN(400, 5, "lstm", memory(128, 40, 4), controller_size=200, compile="episode")
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
-    inputs, targets = torch.rand(batch, 50, 400), torch.randint(5, (batch, 50))
-    prev = torch.nn.functional.one_hot(targets, 5).float().roll(1, 1)
-    prev[:, 0] = 0
-
-    def step() -> float:
-        logits, _ = model(inputs, prev)
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step
-
-
 def main(argv: list[str] | None = None) -> None:
+    MEMORIES["LRUA-matmul-write"] = lambda slots: MatmulWriteLRUA(slots, 40, 4)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[16])
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
@@ -82,12 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch in args.batch_size:
-            steps = {"matmul": compiled_step(MatmulWriteLRUA, batch)}
-            steps["fused"] = compiled_step(LRUAMemory, batch)
-            losses = {name: (step(), step()) for name, step in steps.items()}  # compile
-            assert losses["matmul"] == losses["fused"] or all(
-                abs(a - b) < 1e-4 for a, b in zip(losses["matmul"], losses["fused"], strict=True)
-            ), f"the two forms disagree: {losses}"
+            steps = {name: make_train_step(memory, batch, 128, "episode", 50)
+                     for name, memory in (("matmul", "LRUA-matmul-write"), ("fused", "LRUA"))}  # fmt: skip
+            for step in steps.values():  # compiles here, untimed
+                step()
             times: dict[str, list[float]] = {name: [] for name in steps}
             for _ in range(args.rounds):
                 for name, step in steps.items():
