@@ -179,8 +179,8 @@ class LRUAMemory(Memory):
     def plain_step(
         self, keys: Tensor, alpha: Tensor, prev_state: LRUAState
     ) -> tuple[Tensor, LRUAState]:
-        """:meth:`step` as plain tensor ops (eqs. 7, 8, 2-4, 5, 6): what ``torch.compile`` sees,
-        and the straightforward reference ``benchmarks/straightforward_lrua.py`` times."""
+        """:meth:`step` as plain tensor ops (eqs. 7, 8, 2-4, 5, 6): what ``torch.compile`` sees
+        (``benchmarks/straightforward_lrua.py`` is the same with eq. 8 as a matmul)."""
         memory, usage, read_weights, least_used, _ = prev_state
         dtype = torch.promote_types(keys.dtype, memory.dtype)
         keys, memory = keys.to(dtype), memory.to(dtype)
