@@ -180,7 +180,7 @@ class LRUAMemory(Memory):
         self, keys: Tensor, alpha: Tensor, prev_state: LRUAState
     ) -> tuple[Tensor, LRUAState]:
         """:meth:`step` as plain tensor ops (eqs. 7, 8, 2-4, 5, 6): what ``torch.compile`` sees
-        (``benchmarks/straightforward_lrua.py`` is the same with eq. 8 as a matmul)."""
+        (``benchmarks/straightforward_lrua.py`` is the same with :meth:`written` as a matmul)."""
         memory, usage, read_weights, least_used, _ = prev_state
         dtype = torch.promote_types(keys.dtype, memory.dtype)
         keys, memory = keys.to(dtype), memory.to(dtype)
@@ -189,10 +189,8 @@ class LRUAMemory(Memory):
         write_weights = lu + gate * (read_weights.to(dtype) - lu)  # eq. 7
         erase = torch.argmin(usage, dim=-1)
         keep = torch.arange(memory.shape[1], device=memory.device) != erase.unsqueeze(-1)
-        # zero the least-used slot, then eq. 8; the rank-H write as a broadcast sum, which the
-        # compiler fuses into one loop with the zeroing (a [N, H] x [H, W] matmul is slower)
-        memory = memory * keep.unsqueeze(-1).to(dtype)
-        memory = memory + (write_weights.unsqueeze(-1) * keys.unsqueeze(2)).sum(1)  # eq. 8
+        memory = memory * keep.unsqueeze(-1).to(dtype)  # zero the least-used slot
+        memory = memory + self.written(write_weights, keys)  # eq. 8
         similarity = cosine_similarity(keys, memory, self.eps)  # eq. 2
         read_weights = torch.softmax(similarity, dim=-1)  # eq. 3
         reads = read_weights @ memory  # eq. 4
@@ -201,6 +199,16 @@ class LRUAMemory(Memory):
             order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
             least_used = torch.zeros_like(usage).scatter_(1, order, 1.0)
         return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
+
+    @staticmethod
+    def written(write_weights: Tensor, keys: Tensor) -> Tensor:
+        """What eq. 8 adds to the memory, ``sum_h w^w_t[h]^T k_t[h]``: ``[batch, slots, word]``.
+
+        A broadcast sum over the heads, which the compiler fuses into one loop with the
+        zeroing of the least-used slot; the same rank-``H`` product as a ``[N, H] x [H, W]``
+        matmul is slower (``benchmarks/lrua_write.py``).
+        """
+        return (write_weights.unsqueeze(-1) * keys.unsqueeze(2)).sum(1)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, gamma={self.gamma}"
