@@ -168,12 +168,7 @@ class LRUAMemory(Memory):
                 self.eps,
             )
 
-        # eq. 5: w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t, then eq. 6: mark the
-        # num_reads smallest usages (stable sort: ties go to the lower index). No gradient.
-        with torch.no_grad():
-            usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
-            order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
-            least_used = torch.zeros_like(usage).scatter_(1, order, 1.0)
+        usage, least_used = self.usage_step(usage, read_weights, write_weights)
         return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
 
     def plain_step(
@@ -194,11 +189,20 @@ class LRUAMemory(Memory):
         similarity = cosine_similarity(keys, memory, self.eps)  # eq. 2
         read_weights = torch.softmax(similarity, dim=-1)  # eq. 3
         reads = read_weights @ memory  # eq. 4
-        with torch.no_grad():  # eqs. 5 and 6, as in step
-            usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
-            order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
-            least_used = torch.zeros_like(usage).scatter_(1, order, 1.0)
+        usage, least_used = self.usage_step(usage, read_weights, write_weights)
         return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
+
+    @torch.no_grad()
+    def usage_step(
+        self, usage: Tensor, read_weights: Tensor, write_weights: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Eqs. 5 and 6, without gradient: ``(w^u_t, w^lu_t)``, both ``[batch, slots]``.
+
+        ``w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t``; then :func:`least_used_weights` marks
+        the ``num_reads`` slots of smallest usage.
+        """
+        usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
+        return usage, least_used_weights(usage, self.num_reads)
 
     @staticmethod
     def written(write_weights: Tensor, keys: Tensor) -> Tensor:
@@ -212,3 +216,36 @@ class LRUAMemory(Memory):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, gamma={self.gamma}"
+
+
+def least_used_weights(usage: Tensor, n: int) -> Tensor:
+    """``w^lu_t`` of eq. 6: 1.0 on the ``n`` slots of smallest usage, 0.0 elsewhere.
+
+    Ties go to the lower slot index. Eagerly one stable sort; under ``torch.compile`` ``n``
+    passes of ``argmin`` (which returns the first of equal minima), which the compiler fuses
+    into a few loops over ``[batch, slots]`` where a sort stays a library call (about 1.03x
+    per compiled training step, ``docs/performance.md``). Both give the same weights
+    (``tests/memory/test_lrua.py``).
+
+    Args:
+        usage: ``w^u_t``, ``[batch, slots]``.
+        n: Number of slots to mark (``num_reads``).
+
+    Returns:
+        ``[batch, slots]``, in ``usage``'s dtype.
+    """
+    if torch.compiler.is_compiling():
+        return least_used_weights_by_argmin(usage, n)
+    order = torch.sort(usage, dim=-1, stable=True).indices[:, :n]
+    return torch.zeros_like(usage).scatter_(1, order, 1.0)
+
+
+def least_used_weights_by_argmin(usage: Tensor, n: int) -> Tensor:
+    """:func:`least_used_weights` as ``n`` rounds of ``argmin``, each masking the slot it found."""
+    marked = torch.zeros_like(usage)
+    remaining = usage
+    for _ in range(n):
+        slot = remaining.argmin(-1, keepdim=True)
+        marked = marked.scatter(1, slot, 1.0)
+        remaining = remaining.scatter(1, slot, float("inf"))
+    return marked

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from mann_lightning.memory.lrua import LRUAMemory, LRUAState
+from mann_lightning.memory.lrua import (
+    LRUAMemory,
+    LRUAState,
+    least_used_weights,
+    least_used_weights_by_argmin,
+)
 from mann_lightning.model import MANN
 
 TOL = 1e-10
@@ -227,6 +232,24 @@ def test_least_used_marks_smallest_usages():
         marked_max = torch.where(lu.bool(), new.usage, -torch.inf).amax(-1)
         unmarked_min = torch.where(lu.bool(), torch.inf, new.usage).amin(-1)
         assert (marked_max <= unmarked_min).all()
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_least_used_by_argmin_is_the_stable_sort(n):
+    """Eq. 6 under compile (``n`` argmin rounds) marks the slots the eager stable sort marks,
+    ties included (few distinct usage values, so most slots tie)."""
+    gen = torch.Generator().manual_seed(23)
+    for dtype in (torch.float32, torch.float64):
+        usage = torch.randint(0, 3, (64, 8), generator=gen).to(dtype) * 0.25
+        usage[0] = 0.0  # every slot tied: slots 0..n-1
+        usage[1] = torch.arange(8, 0, -1, dtype=dtype)  # no ties, smallest at the end
+        by_sort = least_used_weights(usage, n)
+        by_argmin = least_used_weights_by_argmin(usage, n)
+        assert by_argmin.dtype == dtype
+        torch.testing.assert_close(by_argmin, by_sort, rtol=0, atol=0)
+        assert by_sort[0, :n].eq(1).all() and by_sort[0, n:].eq(0).all()
+        assert by_sort[1, 8 - n :].eq(1).all()
+        assert (by_sort.sum(-1) == n).all()
 
 
 def test_memory_changes_only_where_written_or_erased():
