@@ -54,11 +54,19 @@ Step = Callable[[], None]
 
 
 def make_train_step(
-    name: str, batch: int, slots: int, compile_mode: str, length: int, device: str = "cpu"
+    name: str,
+    batch: int,
+    slots: int,
+    compile_mode: str,
+    length: int,
+    device: str = "cpu",
+    memory: Callable[[int], torch.nn.Module | None] | None = None,
 ) -> Step:
-    """One training step (forward, backward, RMSprop step) on fixed random episodes."""
+    """One training step (forward, backward, RMSprop step) on fixed random episodes; the
+    memory is ``MEMORIES[name]``, or ``memory(slots)`` when given."""
     torch.manual_seed(0)
-    model = MANN(400, 5, "lstm", MEMORIES[name](slots), controller_size=200, compile=compile_mode)
+    made = (memory or MEMORIES[name])(slots)
+    model = MANN(400, 5, "lstm", made, controller_size=200, compile=compile_mode)
     model = model.to(device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
     inputs = torch.rand(batch, length, 400, device=device)

@@ -223,9 +223,9 @@ def least_used_weights(usage: Tensor, n: int) -> Tensor:
 
     Ties go to the lower slot index. Eagerly one stable sort; under ``torch.compile`` ``n``
     passes of ``argmin`` (which returns the first of equal minima), which the compiler fuses
-    into a few loops over ``[batch, slots]`` where a sort stays a library call (about 1.03x
-    per compiled training step, ``docs/performance.md``). Both give the same weights
-    (``tests/memory/test_lrua.py``).
+    into a few loops over ``[batch, slots]`` where a sort stays a library call (1.03x per
+    compiled training step at batch 16, ``benchmarks/compile_options.py``). Both give the
+    same weights (``tests/memory/test_lrua.py``).
 
     Args:
         usage: ``w^u_t``, ``[batch, slots]``.

@@ -1,0 +1,99 @@
+"""Compiled LRUA training step under other compile-time choices, A/B in one process.
+
+Each variant is the paper-size MANN (LSTM 200, LRUA 128x40, 4 heads, 50-step episodes,
+RMSprop) compiled with ``compile: episode``; they are timed in interleaved rounds in one
+process, so that a busy spell hits all of them:
+
+* ``default``: the library as it is.
+* ``sort-eq6``: eq. 6 by a stable sort under compile too (the library uses ``num_reads``
+  argmin rounds there, :func:`mann_lightning.memory.lrua.least_used_weights`).
+* ``cpp-wrapper``: the default compiled with Inductor's C++ wrapper
+  (``TORCHINDUCTOR_CPP_WRAPPER=1``), which calls the graph's kernels from C++ instead of
+  Python; compiling takes about twice as long.
+
+::
+
+    python benchmarks/compile_options.py --batch-size 16 128 --threads 2
+
+Every variant compiles once per (threads, batch) pair (minutes on a CPU, cached on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch._inductor.config as inductor_config
+from throughput import Step, make_train_step
+from torch import Tensor
+
+from mann_lightning.memory import LRUAMemory
+
+
+class SortedLRUA(LRUAMemory):
+    """The library's LRUA with eq. 6 by a stable sort under compile as well (as before)."""
+
+    @torch.no_grad()
+    def usage_step(
+        self, usage: Tensor, read_weights: Tensor, write_weights: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
+        order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
+        return usage, torch.zeros_like(usage).scatter_(1, order, 1.0)
+
+
+class CppWrapperLRUA(LRUAMemory):
+    """The library's LRUA; its own class only so that the compiler builds a second graph."""
+
+
+VARIANTS: dict[str, tuple[Callable[[int], LRUAMemory], dict[str, bool]]] = {
+    "default": (lambda slots: LRUAMemory(slots, 40, 4), {}),
+    "sort-eq6": (lambda slots: SortedLRUA(slots, 40, 4), {}),
+    "cpp-wrapper": (lambda slots: CppWrapperLRUA(slots, 40, 4), {"cpp_wrapper": True}),
+}
+
+
+def compiled_steps(names: list[str], batch: int) -> dict[str, Step]:
+    """A compiled training step per variant, each compiled (untimed) under its options."""
+    steps = {}
+    for name in names:
+        memory, options = VARIANTS[name]
+        step = make_train_step(name, batch, 128, "episode", 50, memory=memory)
+        with inductor_config.patch(options):
+            step()  # compiles here
+        steps[name] = step
+    return steps
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[16])
+    parser.add_argument("--threads", type=int, nargs="+", default=[2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=3, help="steps per round")
+    args = parser.parse_args(argv)
+    names = ["default"] + [name for name in args.variants if name != "default"]
+    print("| threads | batch | variant | ms/step | default / variant |\n|---|---|---|---|---|")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for batch in args.batch_size:
+            steps = compiled_steps(names, batch)
+            times: dict[str, list[float]] = {name: [] for name in steps}
+            for _ in range(args.rounds):
+                for name, step in steps.items():
+                    start = time.perf_counter()
+                    for _ in range(args.steps):
+                        step()
+                    times[name].append(1000 * (time.perf_counter() - start) / args.steps)
+            base = statistics.median(times["default"])
+            for name in names:
+                ms = statistics.median(times[name])
+                print(f"| {threads} | {batch} | {name} | {ms:.1f} | {base / ms:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
