@@ -198,8 +198,8 @@ class LRUAMemory(Memory):
     ) -> tuple[Tensor, Tensor]:
         """Eqs. 5 and 6, without gradient: ``(w^u_t, w^lu_t)``, both ``[batch, slots]``.
 
-        ``w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t``; then :func:`least_used_weights` marks
-        the ``num_reads`` slots of smallest usage.
+        ``w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t``; then
+        :func:`least_used_weights` marks the ``num_reads`` slots of smallest usage.
         """
         usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
         return usage, least_used_weights(usage, self.num_reads)
