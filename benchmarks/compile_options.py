@@ -21,13 +21,11 @@ Every variant compiles once per (threads, batch) pair (minutes on a CPU, cached 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch._inductor.config as inductor_config
-from throughput import Step, make_train_step
+from throughput import Step, make_train_step, time_rounds
 from torch import Tensor
 
 from mann_lightning.memory import LRUAMemory
@@ -82,17 +80,14 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(threads)
         for batch in args.batch_size:
             steps = compiled_steps(names, batch)
-            times: dict[str, list[float]] = {name: [] for name in steps}
-            for _ in range(args.rounds):
-                for name, step in steps.items():
-                    start = time.perf_counter()
-                    for _ in range(args.steps):
-                        step()
-                    times[name].append(1000 * (time.perf_counter() - start) / args.steps)
-            base = statistics.median(times["default"])
+            seconds = time_rounds(steps, args.steps, args.rounds)
+            base = seconds["default"]
             for name in names:
-                ms = statistics.median(times[name])
-                print(f"| {threads} | {batch} | {name} | {ms:.1f} | {base / ms:.2f}x |", flush=True)
+                ms = 1000 * seconds[name]
+                print(
+                    f"| {threads} | {batch} | {name} | {ms:.1f} | {base / seconds[name]:.2f}x |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ Each (threads, batch) pair compiles twice (about a minute each on a CPU, cached 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
-from throughput import make_train_step
+from throughput import make_train_step, time_rounds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,14 +37,8 @@ def main(argv: list[str] | None = None) -> None:
                      for name, memory in (("matmul", "LRUA-plain"), ("fused", "LRUA"))}  # fmt: skip
             for step in steps.values():  # compiles here, untimed
                 step()
-            times: dict[str, list[float]] = {name: [] for name in steps}
-            for _ in range(args.rounds):
-                for name, step in steps.items():
-                    start = time.perf_counter()
-                    for _ in range(args.steps):
-                        step()
-                    times[name].append(1000 * (time.perf_counter() - start) / args.steps)
-            old, new = (statistics.median(times[name]) for name in ("matmul", "fused"))
+            seconds = time_rounds(steps, args.steps, args.rounds)
+            old, new = (1000 * seconds[name] for name in ("matmul", "fused"))
             print(f"| {threads} | {batch} | {old:.1f} | {new:.1f} | {old / new:.2f}x |", flush=True)
 
 
