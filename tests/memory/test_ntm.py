@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from mann_lightning.memory.base import cosine_similarity
-from mann_lightning.memory.ntm import NTMMemory, NTMParams, NTMState
+from mann_lightning.memory.ntm import (
+    NTMMemory,
+    NTMParams,
+    NTMState,
+    shift_by_gather,
+    shift_by_rolls,
+)
 
 EPS = 1e-6  # sharpening epsilon of the implementation (eq. 9)
 
@@ -288,3 +294,19 @@ def test_forward_before_build_raises() -> None:
     mem.build(5)
     reads, _ = mem(torch.zeros(1, 5), mem.initial_state(1))
     assert reads.shape == (1, 2, 4)
+
+
+@pytest.mark.parametrize(("slots", "shifts"), [(7, 1), (7, 3), (9, 5), (5, 5)])
+def test_shift_by_rolls_is_shift_by_gather(slots: int, shifts: int) -> None:
+    """Eq. 8 as compiled (one roll per offset) against the eager gather: float64, values and
+    gradients, including as many offsets as slots."""
+    gen = torch.Generator().manual_seed(slots * 10 + shifts)
+    gated = torch.rand(3, 2, slots, generator=gen, dtype=torch.float64, requires_grad=True)
+    logits = torch.randn(3, 2, shifts, generator=gen, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(3, 2, slots, generator=gen, dtype=torch.float64)
+    results = []
+    for shift in (shift_by_gather, shift_by_rolls):
+        out = shift(gated, torch.softmax(logits, -1))
+        results.append((out, *torch.autograd.grad((out * weights).sum(), (gated, logits))))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
