@@ -24,7 +24,6 @@ import argparse
 from collections.abc import Callable
 
 import torch
-import torch._inductor.config as inductor_config
 from throughput import Step, make_train_step, time_rounds
 from torch import Tensor
 
@@ -56,6 +55,8 @@ VARIANTS: dict[str, tuple[Callable[[int], LRUAMemory], dict[str, bool]]] = {
 
 def compiled_steps(names: list[str], batch: int) -> dict[str, Step]:
     """A compiled training step per variant, each compiled (untimed) under its options."""
+    import torch._inductor.config as inductor_config  # here: importing it starts Inductor
+
     steps = {}
     for name in names:
         memory, options = VARIANTS[name]
