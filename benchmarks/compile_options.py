@@ -28,6 +28,7 @@ from throughput import Step, make_train_step, time_rounds
 from torch import Tensor
 
 from mann_lightning.memory import LRUAMemory
+from mann_lightning.memory.lrua import least_used_weights_by_sort
 
 
 class SortedLRUA(LRUAMemory):
@@ -37,9 +38,9 @@ class SortedLRUA(LRUAMemory):
     def usage_step(
         self, usage: Tensor, read_weights: Tensor, write_weights: Tensor
     ) -> tuple[Tensor, Tensor]:
-        usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
-        order = torch.sort(usage, dim=-1, stable=True).indices[:, : self.num_reads]
-        return usage, torch.zeros_like(usage).scatter_(1, order, 1.0)
+        # eq. 5; the library's eq. 6 result is unused, and the compiler drops it
+        usage, _ = super().usage_step(usage, read_weights, write_weights)
+        return usage, least_used_weights_by_sort(usage, self.num_reads)
 
 
 class CppWrapperLRUA(LRUAMemory):

@@ -236,6 +236,11 @@ def least_used_weights(usage: Tensor, n: int) -> Tensor:
     """
     if torch.compiler.is_compiling():
         return least_used_weights_by_argmin(usage, n)
+    return least_used_weights_by_sort(usage, n)
+
+
+def least_used_weights_by_sort(usage: Tensor, n: int) -> Tensor:
+    """:func:`least_used_weights` as one stable sort (ties: the lower slot index first)."""
     order = torch.sort(usage, dim=-1, stable=True).indices[:, :n]
     return torch.zeros_like(usage).scatter_(1, order, 1.0)
 

@@ -190,7 +190,7 @@ def test_a_crashed_run_resumes_the_same_wandb_run_with_increasing_steps(
     after = history(second)
     steps = [row["_step"] for row in after]
     assert steps == list(range(max(before) + 1, max(before) + 1 + len(steps)))
-    assert any(P02 in row for row in after)
+    assert any(P02 in row for row in after), sorted({k for row in after for k in row})
     assert any(key.startswith("figures/transfer/") for row in after for key in row)
     assert json.loads((run_dir / "results.json").read_text())["run"]["experiences_done"] == 2
 
