@@ -9,6 +9,14 @@ when ``compile`` is set), so sampling, forward, backward, clipping, the optimize
 Lightning's own loop are all inside.
 
     python benchmarks/end_to_end.py --compile none episode --steps 200
+
+Separate runs of this script spread by 10-20% on a machine whose speed drifts. For ratios,
+``--interleave`` trains every setting in the same process, in turns of ``--steps`` steps
+(``--rounds`` turns each, a fresh ``Trainer`` per turn on the same model and data, so a
+compiled episode compiles once), and prints each setting's median with its ratio to the
+compiled one:
+
+    python benchmarks/end_to_end.py --interleave --threads 2 --steps 30 --rounds 6
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, NamedTuple, TypeVar
 
 import lightning.pytorch as pl
 import torch
@@ -25,6 +34,8 @@ from straightforward_lrua import StraightforwardLRUA
 from mann_lightning.classifier import MANNClassifier
 from mann_lightning.data import OmniglotEpisodes
 from mann_lightning.memory import LRUAMemory
+
+Key = TypeVar("Key", bound=Hashable)
 
 
 class StepTimer(pl.Callback):
@@ -58,6 +69,52 @@ def end_to_end_ms(
     """Median milliseconds per ``mann fit`` training step over ``steps`` steps; ``plain``
     swaps in the straightforward autograd LRUA (``straightforward_lrua.py``); ``prefetch``
     False draws every batch in line, before its step (as ``mann fit`` did before prefetching)."""
+    model, data = build(compile_mode, plain, prefetch)
+    return 1000 * statistics.median(fit_seconds(model, data, steps, warmup, device))
+
+
+class Setting(NamedTuple):
+    """One way to train the paper's 5-way MANN end to end."""
+
+    compile_mode: str = "none"
+    plain: bool = False
+    prefetch: bool = True
+
+
+SETTINGS: dict[str, Setting] = {
+    "compiled": Setting("episode"),
+    "eager": Setting("none"),
+    "straightforward": Setting("none", plain=True),
+    "before (eager, in line)": Setting("none", prefetch=False),
+}
+
+
+def interleaved_ms(
+    settings: dict[Key, Setting],
+    steps: int = 30,
+    rounds: int = 6,
+    warmup: int = 3,
+    device: str = "cpu",
+) -> dict[Key, float]:
+    """Median ms per step of each setting, trained in turns of ``steps`` steps in one process.
+
+    Every setting first trains one untimed turn (a compiled episode compiles there); then
+    ``rounds`` rounds give each setting one turn, whose first ``warmup`` steps are not timed.
+    """
+    built = {name: build(*setting) for name, setting in settings.items()}
+    for model, data in built.values():
+        fit_seconds(model, data, warmup + 1, warmup, device)
+    seconds: dict[Key, list[float]] = {name: [] for name in settings}
+    for _ in range(rounds):
+        for name, (model, data) in built.items():
+            seconds[name] += fit_seconds(model, data, steps, warmup, device)
+    return {name: 1000 * statistics.median(times) for name, times in seconds.items()}
+
+
+def build(
+    compile_mode: str = "none", plain: bool = False, prefetch: bool = True
+) -> tuple[MANNClassifier, OmniglotEpisodes]:
+    """The paper's 5-way MANN and its Omniglot episodes, as ``mann fit`` builds them."""
     pl.seed_everything(0, verbose=False)
     data = OmniglotEpisodes(
         num_classes=5,
@@ -76,6 +133,13 @@ def end_to_end_ms(
         compile=compile_mode,
         task=data.task,
     )
+    return model, data
+
+
+def fit_seconds(
+    model: MANNClassifier, data: OmniglotEpisodes, steps: int, warmup: int, device: str
+) -> list[float]:
+    """Seconds of each of ``steps`` training steps of a fresh ``Trainer``, after ``warmup``."""
     timer = StepTimer(warmup, cuda=device.startswith("cuda"))
     trainer = pl.Trainer(
         accelerator="gpu" if device.startswith("cuda") else "cpu",
@@ -88,7 +152,7 @@ def end_to_end_ms(
         callbacks=[timer],
     )
     trainer.fit(model, datamodule=data)
-    return 1000 * statistics.median(timer.seconds)
+    return timer.seconds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,10 +167,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--in-line", action="store_true", help="draw batches in line (no prefetch thread)"
     )
+    parser.add_argument(
+        "--interleave",
+        nargs="*",
+        metavar="SETTING",
+        choices=list(SETTINGS),
+        help=f"time these settings (default: all of {list(SETTINGS)}) in turns in one process",
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="turns per setting (--interleave)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()}")
+    if args.interleave is not None:
+        names = args.interleave or list(SETTINGS)
+        ms = interleaved_ms(
+            {n: SETTINGS[n] for n in names}, args.steps, args.rounds, device=args.device
+        )
+        base = ms.get("compiled")
+        print("| setting | ms/step | episodes/s | setting / compiled |\n|---|---|---|---|")
+        for name, value in ms.items():
+            ratio = f"{value / base:.2f}x" if base else "-"
+            print(f"| {name} | {value:.1f} | {16000 / value:.0f} | {ratio} |", flush=True)
+        return
     print("| compile | ms/step | episodes/s |\n|---|---|---|")
     for mode in args.compile:
         ms = end_to_end_ms(

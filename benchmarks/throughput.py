@@ -20,7 +20,8 @@ graph would exceed ``--max-gb`` are reported as not run); and one end-to-end row
 mode (and one with the straightforward LRUA, one eager with batches drawn in line as before
 the prefetch thread) through ``MANNClassifier`` + ``OmniglotEpisodes`` + Lightning's loop
 (what ``mann fit`` does: sampling, forward, backward, clipping, optimizer), which needs the
-Omniglot data (``MANN_DATA_DIR``).
+Omniglot data (``MANN_DATA_DIR``). The end-to-end rows also take turns: ``--rounds`` turns
+each, in one process (``end_to_end.interleaved_ms``).
 
     python benchmarks/throughput.py                       # all rows, about 25 minutes
     python benchmarks/throughput.py --compile --slots 128 --batch-size 16   # eager only
@@ -31,12 +32,13 @@ Omniglot data (``MANN_DATA_DIR``).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
-from end_to_end import end_to_end_ms
+from end_to_end import Setting, interleaved_ms
 from straightforward_lrua import StraightforwardLRUA
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -143,7 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU path)")
     parser.add_argument("--max-gb", type=float, default=6.0, help="largest dense graph to run")
-    parser.add_argument("--end-to-end-steps", type=int, default=60, help="0: no end-to-end row")
+    parser.add_argument(
+        "--end-to-end-steps",
+        type=int,
+        default=60,
+        help="timed steps per end-to-end row, in --rounds turns; 0: no end-to-end rows",
+    )
     parser.add_argument("--plot", default=None, help="PNG: ms/step against slots (batch 16)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
@@ -204,13 +211,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.end_to_end_steps:
         reference = make_train_step("LRUA", 16, 128, "none", args.length, args.device)
         e2e_flops = counted_flops(reference)  # the model's own arithmetic; sampling is extra
-        ms = end_to_end_ms("none", args.end_to_end_steps, device=args.device, prefetch=False)
-        row("end-to-end LRUA, in line", "none", 16, 128, ms, e2e_flops)  # before prefetching
-        ms = end_to_end_ms("none", args.end_to_end_steps, plain=True, device=args.device)
-        row("end-to-end LRUA-plain", "none", 16, 128, ms, e2e_flops)
-        for mode in ["none", *args.compile]:
-            ms = end_to_end_ms(mode, args.end_to_end_steps, device=args.device)
-            row("end-to-end LRUA", mode, 16, 128, ms, e2e_flops)
+        settings = {  # (row name, compile mode) -> setting; in line = before prefetching
+            ("end-to-end LRUA, in line", "none"): Setting("none", prefetch=False),
+            ("end-to-end LRUA-plain", "none"): Setting("none", plain=True),
+            **{("end-to-end LRUA", mode): Setting(mode) for mode in ["none", *args.compile]},
+        }
+        turn = max(2, math.ceil(args.end_to_end_steps / args.rounds))
+        ms = interleaved_ms(settings, turn, args.rounds, device=args.device)
+        for (name, mode), value in ms.items():
+            row(name, mode, 16, 128, value, e2e_flops)
     if args.plot:
         plot_slots(by_slots, args.plot, torch.get_num_threads())
 
