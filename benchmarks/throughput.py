@@ -13,7 +13,8 @@ instances, the paper's configuration; memory 40-wide words, 4 heads) and prints:
   is floor / measured (1.0 would be perfect).
 
 Rows: no memory (the LSTM alone), LRUA, a straightforward autograd LRUA (``LRUA-plain``), the
-NTM-style memory and sparse LRUA (top-k 8), at each ``--batch-size``, each eager and with
+NTM-style memory and sparse LRUA (top-k 8) (and, with ``--models``, the ablation
+``LRUA-interface-only`` of ``interface_only.py``), at each ``--batch-size``, each eager and with
 every ``--compile`` mode (:mod:`mann_lightning.compilation`; compiling takes minutes, not
 timed); dense and sparse LRUA at every ``--slots`` (batch 16; dense sizes whose autograd
 graph would exceed ``--max-gb`` are reported as not run); and one end-to-end row per compile
@@ -39,6 +40,7 @@ from collections.abc import Callable
 
 import torch
 from end_to_end import Setting, interleaved_ms
+from interface_only import InterfaceOnlyMemory
 from straightforward_lrua import StraightforwardLRUA
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -51,6 +53,9 @@ MEMORIES: dict[str, Callable[[int], torch.nn.Module | None]] = {
     "LRUA-plain": lambda slots: StraightforwardLRUA(slots, 40, 4),
     "NTM": lambda slots: NTMMemory(slots, 40, 4),
     "sparse-LRUA": lambda slots: SparseLRUAMemory(slots, 40, 4, k=8),
+}
+ABLATIONS: dict[str, Callable[[int], torch.nn.Module | None]] = {  # rows on request only
+    "LRUA-interface-only": lambda slots: InterfaceOnlyMemory(slots, 40, 4),
 }
 Step = Callable[[], None]
 
@@ -67,7 +72,7 @@ def make_train_step(
     """One training step (forward, backward, RMSprop step) on fixed random episodes; the
     memory is ``MEMORIES[name]``, or ``memory(slots)`` when given."""
     torch.manual_seed(0)
-    made = (memory or MEMORIES[name])(slots)
+    made = (memory or {**MEMORIES, **ABLATIONS}[name])(slots)
     model = MANN(400, 5, "lstm", made, controller_size=200, compile=compile_mode)
     model = model.to(device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
@@ -137,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, nargs="+", default=[16, 128])
     parser.add_argument("--slots", type=int, nargs="+", default=[128, 1024, 8192, 65536])
     parser.add_argument("--compile", nargs="*", default=["episode"], choices=["step", "episode"])
-    parser.add_argument("--models", nargs="+", default=list(MEMORIES), choices=list(MEMORIES))
+    parser.add_argument(
+        "--models", nargs="+", default=list(MEMORIES), choices=[*MEMORIES, *ABLATIONS]
+    )
     parser.add_argument("--steps", type=int, default=5, help="training steps per round (>= 1)")
     parser.add_argument("--rounds", type=int, default=3, help="turns of timing per row")
     parser.add_argument("--warmup", type=int, default=3)
