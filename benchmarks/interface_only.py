@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from mann_lightning.memory import LRUAMemory
 from mann_lightning.memory.base import Memory
 
 
@@ -26,10 +27,7 @@ class InterfaceOnlyState(NamedTuple):
 class InterfaceOnlyMemory(Memory):
     """Reads ``tanh(k_t)``, the keys LRUA would emit; no memory (an ablation, not a model)."""
 
-    @property
-    def interface_size(self) -> int:
-        """LRUA's: one key (``W``) and one gate (1) per head."""
-        return self.num_reads * (self.word_size + 1)
+    interface_size = LRUAMemory.interface_size  # LRUA's: one key and one gate per head
 
     def initial_state(
         self,
