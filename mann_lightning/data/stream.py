@@ -72,7 +72,10 @@ class EpisodeStream:
                     ahead = ((upcoming, module.batch_signature()), future)
                 yield batch
         finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+            # At most one batch is pending; let it finish rather than cancel it: cancelling
+            # needs the ``queue`` module, which is gone when an iterator left open is
+            # collected at interpreter exit (an "Exception ignored" traceback).
+            executor.shutdown(wait=True)
 
 
 class EpisodeDataModule(L.LightningDataModule):

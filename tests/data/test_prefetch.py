@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -111,3 +113,20 @@ def test_gp_episodes_prefetch_the_same_batches() -> None:
         streams.append(list(module.train_dataloader()))
     for a, b in zip(*streams, strict=True):
         assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_a_stream_left_open_at_exit_prints_nothing() -> None:
+    """An iterator still drawing ahead when the interpreter exits shuts down quietly (it
+    printed an "Exception ignored ... AttributeError" traceback)."""
+    script = (
+        "from mann_lightning.regression.data import GPEpisodes\n"
+        "module = GPEpisodes(train_batches_per_epoch=4, prefetch=True)\n"
+        "module.setup('fit')\n"
+        "stream = iter(module.train_dataloader())\n"
+        "first = next(stream)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
