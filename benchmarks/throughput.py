@@ -70,7 +70,7 @@ def make_train_step(
     memory: Callable[[int], torch.nn.Module | None] | None = None,
 ) -> Step:
     """One training step (forward, backward, RMSprop step) on fixed random episodes; the
-    memory is ``MEMORIES[name]``, or ``memory(slots)`` when given."""
+    memory is ``MEMORIES[name]`` or ``ABLATIONS[name]``, or ``memory(slots)`` when given."""
     torch.manual_seed(0)
     made = (memory or {**MEMORIES, **ABLATIONS}[name])(slots)
     model = MANN(400, 5, "lstm", made, controller_size=200, compile=compile_mode)
