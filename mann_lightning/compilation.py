@@ -13,6 +13,11 @@ one kernel launch each) costs more than the arithmetic. Compiling removes most o
 * ``"step"``: only one time step is compiled and called ``T`` times; compiles in under a
   minute whatever the episode length, saves less.
 * ``"none"``: eager (the default).
+* ``"auto"`` (the Lightning module only, and the paper configs): ``"episode"`` for a run
+  long enough to win the compile time back (at least :data:`AUTO_MIN_STEPS` training
+  steps still to go, on a CPU with a C++ compiler, a memory that compiles well), else
+  ``"none"``; the module says which in one line when training starts
+  (:func:`auto_compile_mode`).
 
 Only gradient-enabled calls (training) use the compiled function; validation and testing
 run eagerly, so they do not trigger a second compilation. Where the compiler is missing (no
@@ -34,19 +39,65 @@ import torch
 
 CompileMode = Literal["none", "step", "episode"]
 COMPILE_MODES: tuple[str, ...] = ("none", "step", "episode")
+#: What a Lightning module accepts: a mode, or ``"auto"`` (chosen when training starts).
+CompileChoice = Literal["none", "step", "episode", "auto"]
+#: ``compile="auto"`` compiles for runs with at least this many training steps to go. A
+#: first compile of the paper's episode takes 3-5 minutes on 2 cores and saves about 30 ms
+#: per step (one thread, docs/performance.md): it pays off after 6,000-10,000 steps.
+AUTO_MIN_STEPS = 10_000
 
 log = logging.getLogger(__name__)
 _CACHE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def check_compile_mode(mode: str) -> str:
-    """``mode`` if it is one of :data:`COMPILE_MODES`, else a clear ``ValueError``."""
-    if mode not in COMPILE_MODES:
+def check_compile_mode(mode: str, allow_auto: bool = False) -> str:
+    """``mode`` if it is one of :data:`COMPILE_MODES` (or ``"auto"`` where allowed), else a
+    clear ``ValueError``."""
+    if mode not in COMPILE_MODES and not (allow_auto and mode == "auto"):
+        auto = ", 'auto' (compile for long runs only)" if allow_auto else ""
         raise ValueError(
             f"Unknown compile mode {mode!r}: use 'none' (eager), 'step' (compile one time "
-            "step) or 'episode' (compile the whole unrolled episode); see docs/performance.md."
+            f"step), 'episode' (compile the whole unrolled episode){auto}; see "
+            "docs/performance.md."
         )
     return mode
+
+
+def auto_compile_mode(
+    steps_to_go: float, device: torch.device, compiles_well: bool = True
+) -> tuple[CompileMode, str]:
+    """What ``compile="auto"`` means for a run, and why, in words for the log.
+
+    Args:
+        steps_to_go: Training steps the run still has to take (``inf`` for no limit).
+        device: Where the model trains.
+        compiles_well: False for a memory that gains nothing from compiling (sparse LRUA).
+
+    Returns:
+        ``("episode", why)`` on a CPU with a C++ compiler for a long run, else
+        ``("none", why)``. CUDA stays eager here: its CUDA-graph path is tested but not yet
+        measured (docs/performance.md); ``compile="episode"`` selects it.
+    """
+    steps = "no step limit" if steps_to_go == float("inf") else f"{int(steps_to_go):,} steps"
+    if device.type != "cpu":
+        return "none", (
+            f"compile='auto' compiles on a CPU only; running eagerly on {device.type} "
+            "(compile='episode' selects the CUDA-graph path, not yet measured)."
+        )
+    if not compiles_well:
+        return "none", "compile='auto': this memory gains nothing from compiling; eager."
+    if steps_to_go < AUTO_MIN_STEPS:
+        return "none", (
+            f"compile='auto': {steps} to train, fewer than {AUTO_MIN_STEPS:,}, too short to "
+            "win back minutes of compiling; running eagerly (compile='episode' forces it)."
+        )
+    reason = missing_compiler(device)
+    if reason is not None:
+        return "none", f"compile='auto': {reason}; running eagerly."
+    return "episode", (
+        f"compile='auto': {steps} to train: compiling the unrolled episode (minutes, once "
+        "per shape; then about 1.5x faster per step; docs/performance.md)."
+    )
 
 
 def missing_compiler(device: torch.device) -> str | None:

@@ -22,7 +22,7 @@ from lightning import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from .compilation import CompileMode
+from .compilation import CompileChoice, auto_compile_mode, check_compile_mode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
@@ -64,7 +64,9 @@ class MANNModule(LightningModule):
         persist_memory: Deprecated spelling of ``wipe``: ``True`` means ``wipe="never"``,
             ``False`` ``wipe="episode"``; ``None`` (default) leaves ``wipe`` in charge.
         compile: ``"none"``, ``"step"`` or ``"episode"``: ``torch.compile`` the training
-            forward (:mod:`mann_lightning.compilation`, docs/performance.md).
+            forward (:mod:`mann_lightning.compilation`, docs/performance.md); ``"auto"``
+            (the paper configs): ``"episode"`` when training starts with at least 10,000
+            steps to go on a CPU, else ``"none"``, said in one log line.
     """
 
     def __init__(
@@ -83,10 +85,11 @@ class MANNModule(LightningModule):
         warmup_steps: int = 0,
         wipe: WipePolicy = "episode",
         persist_memory: bool | None = None,
-        compile: CompileMode = "none",
+        compile: CompileChoice = "none",
     ) -> None:
         super().__init__()
         check_settings(optimizer, lr, lr_schedule, warmup_steps)
+        self.compile_choice = check_compile_mode(compile, allow_auto=True)
         self.model = MANN(
             input_size,
             num_outputs,
@@ -94,7 +97,7 @@ class MANNModule(LightningModule):
             memory=memory,  # type: ignore[arg-type]
             label_size=label_size,
             controller_size=controller_size,
-            compile=compile,
+            compile="none" if compile == "auto" else compile,
         )
         self.optimizer_name = optimizer
         self.lr = lr
@@ -167,6 +170,19 @@ class MANNModule(LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.inputs.shape[0])
         self.log_train_metrics(outputs, batch)
         return loss
+
+    def on_train_start(self) -> None:
+        """Under ``compile="auto"``, choose compiled or eager for the steps still to go."""
+        if self.compile_choice != "auto":
+            return
+        memory = self.model.memory
+        mode, why = auto_compile_mode(
+            self.trainer.estimated_stepping_batches - self.trainer.global_step,
+            self.device,
+            compiles_well=memory is None or memory.compiles_well,
+        )
+        self.model.compile_mode = mode
+        rank_zero_info(why)
 
     def on_train_epoch_start(self) -> None:
         """An epoch is ``mann fit``'s experience: wipe the carried memory under ``"experience"``."""

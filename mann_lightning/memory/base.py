@@ -27,6 +27,11 @@ from torch import Tensor, nn
 class Memory(nn.Module, abc.ABC):
     """Abstract external memory with ``num_reads`` read heads over ``memory_size`` slots.
 
+    Attributes:
+        compiles_well: Whether ``torch.compile`` of the unrolled episode speeds this memory
+            up (``compile="auto"`` compiles only such memories; a memory that reads values
+            on the host or updates tensors in place sets it False).
+
     Args:
         memory_size: Number of memory slots ``N`` (rows of ``M_t``).
         word_size: Width ``W`` of each slot (columns of ``M_t``).
@@ -34,6 +39,8 @@ class Memory(nn.Module, abc.ABC):
         input_size: Size of the controller output feeding the interface layer. Usually
             left ``None`` and filled in by the model through :meth:`build`.
     """
+
+    compiles_well: bool = True
 
     def __init__(
         self,

@@ -94,6 +94,10 @@ class SparseLRUAMemory(Memory):
         eps: Stabiliser of the cosine similarity (eq. 2).
     """
 
+    #: updated in place by a hand-written autograd node, with host reads under ``scan:
+    #: window``; ``compile="auto"`` keeps it eager
+    compiles_well = False
+
     def __init__(
         self,
         memory_size: int = 128,
