@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lightning.pytorch as pl
@@ -106,3 +107,24 @@ def test_long_run_compiles_the_episode(
     assert model.model.compile_mode == "episode"
     assert compiled == [{"dynamic": False}]  # built once, used for every step
     assert trainer.global_step == 3
+
+
+def test_a_resumed_run_counts_the_steps_it_has_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compilation, "missing_compiler", lambda device: None)
+    model = MANNClassifier(num_classes=5, controller_size=5, compile="auto")
+    model.trainer = SimpleNamespace(estimated_stepping_batches=100_000, global_step=95_000)
+    model.on_train_start()
+    assert model.model.compile_mode == "none"  # 5,000 steps left
+    model.trainer = SimpleNamespace(estimated_stepping_batches=100_000, global_step=5_000)
+    model.on_train_start()
+    assert model.model.compile_mode == "episode"
+
+
+def test_sparse_memory_stays_eager_under_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compilation, "missing_compiler", lambda device: None)
+    model = MANNClassifier(
+        num_classes=5, controller_size=5, memory=SparseLRUAMemory(16, 4, 2), compile="auto"
+    )
+    model.trainer = SimpleNamespace(estimated_stepping_batches=100_000, global_step=0)
+    model.on_train_start()
+    assert model.model.compile_mode == "none"
