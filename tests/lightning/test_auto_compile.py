@@ -10,6 +10,7 @@ from typing import Any
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers.cli_args import FAST_FIT_ARGS
 
 from mann_lightning import compilation
 from mann_lightning.classifier import MANNClassifier
@@ -20,14 +21,6 @@ from mann_lightning.memory import LRUAMemory, SparseLRUAMemory
 
 REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
-FAST = [
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-    "--trainer.logger=false",
-    "--data.init_args.train_batches_per_epoch=2",
-    "--data.init_args.val_batches=1",
-    "--data.init_args.test_batches=1",
-]
 
 
 def test_long_cpu_runs_compile_and_short_ones_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,7 +60,7 @@ def test_paper_config_short_run_trains_eagerly_and_says_why(
     monkeypatch.chdir(tmp_path)
     config = str(REPO / "configs" / "omniglot_5way_onehot.yaml")
     with caplog.at_level(logging.INFO):
-        cli = build_cli(["fit", "--config", config, "--trainer.max_steps=2", *FAST])
+        cli = build_cli(["fit", "--config", config, "--trainer.max_steps=2", *FAST_FIT_ARGS])
     assert cli.model.compile_choice == "auto"
     assert cli.model.model.compile_mode == "none"
     assert cli.trainer.global_step == 2

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli_args import FAST_FIT_ARGS
 
 from mann_lightning.cli import build_cli
 from mann_lightning.optimisation import build_optimizer, lr_factor
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = [
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-    "--trainer.logger=false",
-    "--data.init_args.train_batches_per_epoch=2",
-    "--data.init_args.val_batches=1",
-    "--data.init_args.test_batches=1",
-]
 
 
 def test_warmup_then_cosine_reaches_zero_at_max_steps() -> None:
@@ -60,7 +53,7 @@ def test_schedule_steps_in_training_and_survives_resume(
         "--model.init_args.lr_schedule=cosine",
         "--model.init_args.warmup_steps=2",
     ]
-    cli = build_cli(["fit", "--config", config, "--trainer.max_steps=6", *schedule, *FAST])
+    cli = build_cli(["fit", "--config", config, "--trainer.max_steps=6", *schedule, *FAST_FIT_ARGS])
     (optimizer,) = cli.trainer.optimizers
     # After 6 optimiser steps the scheduler stands at step 6 = max_steps: rate 0.
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
@@ -77,11 +70,19 @@ def test_schedule_steps_in_training_and_survives_resume(
             "--trainer.max_steps=6",
             "--trainer.max_epochs=2",
             *schedule,
-            *FAST,
+            *FAST_FIT_ARGS,
         ]
     )
     resumed = build_cli(
-        ["fit", "--config", config, "--trainer.max_steps=6", "--ckpt_path=last", *schedule, *FAST]
+        [
+            "fit",
+            "--config",
+            config,
+            "--trainer.max_steps=6",
+            "--ckpt_path=last",
+            *schedule,
+            *FAST_FIT_ARGS,
+        ]
     )
     assert resumed.trainer.global_step == 6
     for key, value in resumed.model.state_dict().items():
