@@ -15,7 +15,7 @@ one kernel launch each) costs more than the arithmetic. Compiling removes most o
 * ``"none"``: eager (the default).
 * ``"auto"`` (the Lightning module only, and the paper configs): ``"episode"`` for a run
   long enough to win the compile time back (at least :data:`AUTO_MIN_STEPS` training
-  steps still to go, on a CPU with a C++ compiler, a memory that compiles well), else
+  steps planned, on a CPU with a C++ compiler, a memory that compiles well), else
   ``"none"``; the module says which in one line when training starts
   (:func:`auto_compile_mode`).
 
@@ -41,7 +41,7 @@ CompileMode = Literal["none", "step", "episode"]
 COMPILE_MODES: tuple[str, ...] = ("none", "step", "episode")
 #: What a Lightning module accepts: a mode, or ``"auto"`` (chosen when training starts).
 CompileChoice = Literal["none", "step", "episode", "auto"]
-#: ``compile="auto"`` compiles for runs with at least this many training steps to go. A
+#: ``compile="auto"`` compiles for runs of at least this many training steps. A
 #: first compile of the paper's episode takes 3-5 minutes on 2 cores and saves about 30 ms
 #: per step (one thread, docs/performance.md): it pays off after 6,000-10,000 steps.
 AUTO_MIN_STEPS = 10_000
@@ -64,12 +64,12 @@ def check_compile_mode(mode: str, allow_auto: bool = False) -> str:
 
 
 def auto_compile_mode(
-    steps_to_go: float, device: torch.device, compiles_well: bool = True
+    planned_steps: float, device: torch.device, compiles_well: bool = True
 ) -> tuple[CompileMode, str]:
     """What ``compile="auto"`` means for a run, and why, in words for the log.
 
     Args:
-        steps_to_go: Training steps the run still has to take (``inf`` for no limit).
+        planned_steps: Training steps of the whole run (``inf`` for no limit).
         device: Where the model trains.
         compiles_well: False for a memory that gains nothing from compiling (sparse LRUA).
 
@@ -78,7 +78,7 @@ def auto_compile_mode(
         ``("none", why)``. CUDA stays eager here: its CUDA-graph path is tested but not yet
         measured (docs/performance.md); ``compile="episode"`` selects it.
     """
-    steps = "no step limit" if steps_to_go == float("inf") else f"{int(steps_to_go):,} steps"
+    steps = "unlimited steps" if planned_steps == float("inf") else f"{int(planned_steps):,} steps"
     if device.type != "cpu":
         return "none", (
             f"compile='auto' compiles on a CPU only; running eagerly on {device.type} "
@@ -86,16 +86,16 @@ def auto_compile_mode(
         )
     if not compiles_well:
         return "none", "compile='auto': this memory gains nothing from compiling; eager."
-    if steps_to_go < AUTO_MIN_STEPS:
+    if planned_steps < AUTO_MIN_STEPS:
         return "none", (
-            f"compile='auto': {steps} to train, fewer than {AUTO_MIN_STEPS:,}, too short to "
+            f"compile='auto': a run of {steps}, fewer than {AUTO_MIN_STEPS:,}, too short to "
             "win back minutes of compiling; running eagerly (compile='episode' forces it)."
         )
     reason = missing_compiler(device)
     if reason is not None:
         return "none", f"compile='auto': {reason}; running eagerly."
     return "episode", (
-        f"compile='auto': {steps} to train: compiling the unrolled episode (minutes, once "
+        f"compile='auto': a run of {steps}: compiling the unrolled episode (minutes, once "
         "per shape; then about 1.5x faster per step; docs/performance.md)."
     )
 

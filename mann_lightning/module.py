@@ -66,7 +66,8 @@ class MANNModule(LightningModule):
         compile: ``"none"``, ``"step"`` or ``"episode"``: ``torch.compile`` the training
             forward (:mod:`mann_lightning.compilation`, docs/performance.md); ``"auto"``
             (the paper configs): ``"episode"`` when training starts with at least 10,000
-            steps to go on a CPU, else ``"none"``, said in one log line.
+            steps planned on a CPU, else ``"none"``, said in one log line (a resumed run
+            chooses as the run it continues, so resuming stays bit-identical).
     """
 
     def __init__(
@@ -172,12 +173,16 @@ class MANNModule(LightningModule):
         return loss
 
     def on_train_start(self) -> None:
-        """Under ``compile="auto"``, choose compiled or eager for the steps still to go."""
+        """Under ``compile="auto"``, choose compiled or eager for the run's planned steps.
+
+        The whole run's steps, not those left: a resumed run makes the same choice as the
+        run it continues, so it stays bit-identical to an uninterrupted one (compiled and
+        eager steps differ in the last bits)."""
         if self.compile_choice != "auto":
             return
         memory = self.model.memory
         mode, why = auto_compile_mode(
-            self.trainer.estimated_stepping_batches - self.trainer.global_step,
+            self.trainer.estimated_stepping_batches,
             self.device,
             compiles_well=memory is None or memory.compiles_well,
         )

@@ -65,7 +65,7 @@ def test_paper_config_short_run_trains_eagerly_and_says_why(
     assert cli.model.model.compile_mode == "none"
     assert cli.trainer.global_step == 2
     lines = [r.getMessage() for r in caplog.records if "compile='auto'" in r.getMessage()]
-    assert len(lines) == 1 and "2 steps to train, fewer than 10,000" in lines[0]
+    assert len(lines) == 1 and "a run of 2 steps, fewer than 10,000" in lines[0]
 
 
 def test_long_run_compiles_the_episode(
@@ -102,15 +102,18 @@ def test_long_run_compiles_the_episode(
     assert trainer.global_step == 3
 
 
-def test_a_resumed_run_counts_the_steps_it_has_left(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_resumed_run_chooses_as_the_run_it_continues(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole run's steps decide, not those left: compiled and eager steps differ in the
+    last bits, and a resumed run must stay bit-identical to an uninterrupted one."""
     monkeypatch.setattr(compilation, "missing_compiler", lambda device: None)
     model = MANNClassifier(num_classes=5, controller_size=5, compile="auto")
-    model.trainer = SimpleNamespace(estimated_stepping_batches=100_000, global_step=95_000)
+    for done in (0, 95_000):
+        model.trainer = SimpleNamespace(estimated_stepping_batches=100_000, global_step=done)
+        model.on_train_start()
+        assert model.model.compile_mode == "episode", done
+    model.trainer = SimpleNamespace(estimated_stepping_batches=5_000, global_step=0)
     model.on_train_start()
-    assert model.model.compile_mode == "none"  # 5,000 steps left
-    model.trainer = SimpleNamespace(estimated_stepping_batches=100_000, global_step=5_000)
-    model.on_train_start()
-    assert model.model.compile_mode == "episode"
+    assert model.model.compile_mode == "none"
 
 
 def test_sparse_memory_stays_eager_under_auto(monkeypatch: pytest.MonkeyPatch) -> None:
