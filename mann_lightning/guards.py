@@ -101,6 +101,13 @@ class NonFiniteGuard(Callback):
         named = [(n, p.grad) for n, p in pl_module.named_parameters() if p.grad is not None]
         if not named:
             return None
+        # A NaN or inf anywhere in a gradient makes its sum NaN or inf, so finite sums clear
+        # every element in one pass without a mask (0.05 against 1.25 ms per step for the
+        # paper's MANN; docs/performance.md). A non-finite sum, or finite values whose sum
+        # overflowed, gets the element-wise check.
+        sums = torch.stack([grad.detach().sum().float() for _, grad in named])
+        if bool(torch.isfinite(sums).all()):
+            return None
         finite = torch.stack([torch.isfinite(grad).all() for _, grad in named])
         if bool(finite.all()):
             return None

@@ -18,8 +18,20 @@ import lightning.pytorch as pl
 WALL_KEY = "time/wall_s"
 
 
+def writes_step_logs(trainer: pl.Trainer) -> bool:
+    """Whether the loggers write this training step's values (every ``log_every_n_steps``).
+
+    Lightning's own test; True where a Lightning version does not have it. A ``self.log``
+    costs about 0.3 ms, so a value only the written rows need is logged on those steps.
+    """
+    if trainer.fast_dev_run:
+        return True
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
+
+
 class RunClock(pl.Callback):
-    """Logs ``time/wall_s`` every training step (written every ``log_every_n_steps``)."""
+    """Logs ``time/wall_s`` on the training steps the loggers write (``log_every_n_steps``)."""
 
     def __init__(self) -> None:
         self.offset_s = 0.0  # wall time of earlier sessions of this run (from the checkpoint)
@@ -49,7 +61,8 @@ class RunClock(pl.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        pl_module.log(WALL_KEY, self.elapsed_s, on_step=True, on_epoch=False, batch_size=1)
+        if writes_step_logs(trainer):
+            pl_module.log(WALL_KEY, self.elapsed_s, on_step=True, on_epoch=False, batch_size=1)
 
     def state_dict(self) -> dict[str, Any]:
         return {"wall_s": self.elapsed_s, "log_dir": self.log_dir}

@@ -180,3 +180,28 @@ def test_guard_skips_steps_until_too_many_in_a_row() -> None:
     layer.weight.grad, layer.bias.grad = torch.full((1, 2), math.nan), torch.zeros(1)
     with pytest.raises(NonFiniteTrainingError, match="after 2 bad steps in a row"):
         guard.on_before_optimizer_step(fake_trainer(4), layer, optimizer)
+
+
+def test_guard_passes_finite_gradients_whose_sum_overflows() -> None:
+    # 3e38 + 3e38 overflows to inf in float32, yet every element is finite: no false alarm.
+    layer = torch.nn.Linear(2, 1)
+    layer.weight.grad = torch.full((1, 2), 3e38)
+    layer.bias.grad = torch.zeros(1)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.0)
+    assert not torch.isfinite(layer.weight.grad.sum())
+    guard = NonFiniteGuard()
+    guard.on_before_optimizer_step(fake_trainer(5), layer, optimizer)
+    assert guard.skipped == 0 and layer.weight.grad is not None
+
+
+@pytest.mark.parametrize("bad", [[math.nan], [math.inf], [-math.inf], [math.inf, -math.inf]])
+def test_guard_finds_one_non_finite_element_among_many(bad: list[float]) -> None:
+    layer = torch.nn.Linear(1000, 300)
+    layer.bias.grad = torch.randn(300)
+    grad = torch.randn(300, 1000)
+    for k, value in enumerate(bad):
+        grad[17 + k, 123] = value
+    layer.weight.grad = grad
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    with pytest.raises(NonFiniteTrainingError, match="gradient of weight"):
+        NonFiniteGuard().on_before_optimizer_step(fake_trainer(2), layer, optimizer)
