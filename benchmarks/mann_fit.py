@@ -19,7 +19,6 @@ ratios of runs made one after the other, and repeat.
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import statistics
 import subprocess
@@ -30,7 +29,8 @@ from typing import NamedTuple
 
 import yaml
 
-WALL = "time/wall_s"
+from mann_lightning.learning_curves import csv_curve
+from mann_lightning.run_clock import WALL_KEY
 
 
 class Timing(NamedTuple):
@@ -44,14 +44,14 @@ class Timing(NamedTuple):
 
 def logged_steps(metrics: Path) -> list[tuple[int, float]]:
     """``(step, wall seconds)`` of every row of a CSV logger's ``metrics.csv`` with a wall time."""
-    with metrics.open() as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or WALL not in rows[0]:
+    try:
+        steps, walls = csv_curve(metrics, WALL_KEY)
+    except KeyError:
         raise SystemExit(
-            f"{metrics}: no {WALL} column; add the callback "
+            f"{metrics}: no {WALL_KEY} column; add the callback "
             "mann_lightning.run_clock.RunClock to the config's trainer.callbacks."
-        )
-    return [(int(r["step"]), float(r[WALL])) for r in rows if r[WALL]]
+        ) from None
+    return [(int(step), wall) for step, wall in zip(steps, walls, strict=True)]
 
 
 def median_ms_per_step(points: list[tuple[int, float]]) -> float:
