@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from cuda_graphs import capture_step, graph_node_us, kernels_per_step
 from end_to_end import Setting, interleaved_ms
 from interface_only import InterfaceOnlyMemory
 from straightforward_lrua import StraightforwardLRUA
@@ -70,12 +71,18 @@ def make_train_step(
     memory: Callable[[int], torch.nn.Module | None] | None = None,
 ) -> Step:
     """One training step (forward, backward, RMSprop step) on fixed random episodes; the
-    memory is ``MEMORIES[name]`` or ``ABLATIONS[name]``, or ``memory(slots)`` when given."""
+    memory is ``MEMORIES[name]`` or ``ABLATIONS[name]``, or ``memory(slots)`` when given.
+    ``compile_mode="graph"`` (CUDA only): the eager step captured as one CUDA graph."""
     torch.manual_seed(0)
     made = (memory or {**MEMORIES, **ABLATIONS}[name])(slots)
-    model = MANN(400, 5, "lstm", made, controller_size=200, compile=compile_mode)
+    graph = compile_mode == "graph"
+    if graph and not device.startswith("cuda"):
+        raise ValueError("compile mode 'graph' captures a CUDA graph: it needs --device cuda")
+    model = MANN(
+        400, 5, "lstm", made, controller_size=200, compile="none" if graph else compile_mode
+    )
     model = model.to(device)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4, capturable=graph)
     inputs = torch.rand(batch, length, 400, device=device)
     targets = torch.randint(5, (batch, length), device=device)
     prev = torch.nn.functional.one_hot(targets, 5).float().roll(1, 1)
@@ -88,7 +95,7 @@ def make_train_step(
         loss.backward()
         optimizer.step()
 
-    return train_step
+    return capture_step(train_step, optimizer) if graph else train_step
 
 
 def counted_flops(step: Step) -> int:
@@ -104,7 +111,10 @@ def synchronize(device: str) -> None:
 
 
 def gemm_flops_per_s(size: int = 1024, repeats: int = 20, device: str = "cpu") -> float:
-    """Rate of a ``size`` x ``size`` fp32 matrix product on ``device``, now."""
+    """Rate of a ``size`` x ``size`` fp32 matrix product on ``device``, now (a GPU gets
+    ``4 * size``: a 1024 product is too small to fill one)."""
+    if device.startswith("cuda"):
+        size *= 4
     a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
     for _ in range(3):
         a @ b
@@ -141,7 +151,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[16, 128])
     parser.add_argument("--slots", type=int, nargs="+", default=[128, 1024, 8192, 65536])
-    parser.add_argument("--compile", nargs="*", default=["episode"], choices=["step", "episode"])
+    parser.add_argument(
+        "--compile",
+        nargs="*",
+        default=["episode"],
+        choices=["step", "episode", "graph"],
+        help="modes besides eager; graph: the eager step captured as a CUDA graph (--device cuda)",
+    )
     parser.add_argument(
         "--models", nargs="+", default=list(MEMORIES), choices=[*MEMORIES, *ABLATIONS]
     )
@@ -162,12 +178,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be at least 1")
+    if "graph" in args.compile and not args.device.startswith("cuda"):
+        parser.error("--compile graph captures a CUDA graph: it needs --device cuda")
     if args.threads:
         torch.set_num_threads(args.threads)
     gemm = gemm_flops_per_s(device=args.device)
+    side = 4096 if args.device.startswith("cuda") else 1024
+    name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
     print(
-        f"torch={torch.__version__} device={args.device} threads={torch.get_num_threads()} length={args.length} "
-        f"rounds={args.rounds}x{args.steps} steps; 1024^3 fp32 GEMM: {gemm / 1e9:.0f} GFLOP/s"
+        f"torch={torch.__version__} device={args.device} ({name}) threads={torch.get_num_threads()} "
+        f"length={args.length} rounds={args.rounds}x{args.steps} steps; "
+        f"{side}^3 fp32 GEMM: {gemm / 1e9:.0f} GFLOP/s"
     )
     print("| model | compile | batch | slots | ep/s | ms/step | GFLOP | floor ms | of floor |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -186,27 +207,39 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {mode} | {batch} | {slots} | " + " | ".join(cells) + " |", flush=True)
 
     configs = [(m, c, b, 128) for b in args.batch_size for c in ["none", *args.compile]
-               for m in args.models if not (c != "none" and m in ("LRUA-plain", "sparse-LRUA"))]  # fmt: skip
+               for m in args.models if not (c in ("step", "episode") and m in ("LRUA-plain", "sparse-LRUA"))]  # fmt: skip
     configs += [(m, "none", 16, s) for s in args.slots if s != 128
                 for m in ("LRUA", "sparse-LRUA") if m in args.models]  # fmt: skip
     for batch in sorted({c[2] for c in configs}):
         group = [c for c in configs if c[2] == batch]
-        steps, flops, skipped = {}, {}, {}
+        steps, flops, skipped, failed = {}, {}, {}, {}
         for name, mode, _, slots in group:
             key = f"{name}|{mode}|{slots}"
             if name == "LRUA" and dense_graph_gb(slots, batch, args.length) > args.max_gb:
                 skipped[key] = dense_graph_gb(slots, batch, args.length)
                 continue
-            steps[key] = make_train_step(name, batch, slots, mode, args.length, args.device)
-            for _ in range(args.warmup):  # compiles here, untimed
-                steps[key]()
-            flops[key] = counted_flops(steps[key])
+            try:
+                steps[key] = make_train_step(name, batch, slots, mode, args.length, args.device)
+                for _ in range(args.warmup):  # compiles (or captures) here, untimed
+                    steps[key]()
+            except (RuntimeError, torch.OutOfMemoryError) as error:  # one row, not the table
+                failed[key] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                steps.pop(key, None)
+                continue
+            # a replayed graph runs no operators to count: take the eager step's arithmetic
+            eager = f"{name}|none|{slots}"
+            flops[key] = (
+                flops[eager] if mode == "graph" and eager in flops else counted_flops(steps[key])
+            )
         seconds = time_rounds(steps, args.steps, args.rounds, args.device)
         for name, mode, _, slots in group:
             key = f"{name}|{mode}|{slots}"
             if key in skipped:
                 print(f"(dense LRUA, {slots} slots: would save ~{skipped[key]:.0f} GB; not run)")
                 flops[key] = 0
+            if key in failed:
+                print(f"({name}, {mode}, batch {batch}, {slots} slots failed: {failed[key]})")
+                flops.setdefault(key, 0)
             row(
                 name,
                 mode,
@@ -215,13 +248,19 @@ def main(argv: list[str] | None = None) -> None:
                 1000 * seconds[key] if key in seconds else None,
                 flops[key],
             )
+    if "graph" in args.compile:
+        gpu_latency(args.models, args.length, args.device)
     if args.end_to_end_steps:
         reference = make_train_step("LRUA", 16, 128, "none", args.length, args.device)
         e2e_flops = counted_flops(reference)  # the model's own arithmetic; sampling is extra
         settings = {  # (row name, compile mode) -> setting; in line = before prefetching
             ("end-to-end LRUA, in line", "none"): Setting("none", prefetch=False),
             ("end-to-end LRUA-plain", "none"): Setting("none", plain=True),
-            **{("end-to-end LRUA", mode): Setting(mode) for mode in ["none", *args.compile]},
+            **{
+                ("end-to-end LRUA", mode): Setting(mode)
+                for mode in ["none", *args.compile]
+                if mode != "graph"
+            },  # fmt: skip
         }
         turn = max(2, math.ceil(args.end_to_end_steps / args.rounds))
         ms = interleaved_ms(settings, turn, args.rounds, device=args.device)
@@ -229,6 +268,16 @@ def main(argv: list[str] | None = None) -> None:
             row(name, mode, 16, 128, value, e2e_flops)
     if args.plot:
         plot_slots(by_slots, args.plot, torch.get_num_threads())
+
+
+def gpu_latency(models: list[str], length: int, device: str) -> None:
+    """The GPU's latency floor: kernels of one eager batch-16 step times one graph node."""
+    node = graph_node_us()
+    print(f"\nGPU latency: {node:.2f} us per dependent kernel of a replayed CUDA graph")
+    print("| model | kernels per eager step (batch 16) | latency floor ms |\n|---|---|---|")
+    for name in models:
+        kernels = kernels_per_step(make_train_step(name, 16, 128, "none", length, device))
+        print(f"| {name} | {kernels} | {kernels * node / 1000:.1f} |", flush=True)
 
 
 def plot_slots(by_slots: dict[str, list[tuple[int, float]]], path: str, threads: int) -> None:

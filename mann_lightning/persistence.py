@@ -118,9 +118,12 @@ class MemoryCarry:
         return self.state
 
     def keep(self, final_state: Any) -> None:
-        """Carry ``final_state`` (detached) into the next batch, if the policy carries."""
+        """Carry ``final_state`` (detached) into the next batch, if the policy carries.
+
+        On a GPU the state is copied: a compiled episode replayed as a CUDA graph
+        (``compile="episode"``) writes its next outputs into the same buffers."""
         if self.carries:
-            self.state = detach_state(final_state)
+            self.state = _own_gpu_tensors(detach_state(final_state))
             self._pending = None
 
     def wipe_now(self) -> None:
@@ -158,3 +161,13 @@ def carried_batch_size(state: Any) -> int:
         if leaf is not None:
             return int(leaf.shape[0])
     return 0
+
+
+def _own_gpu_tensors(state: Any) -> Any:
+    """``state`` with every GPU tensor cloned (CPU tensors as they are)."""
+    if isinstance(state, Tensor):
+        return state.clone() if state.is_cuda else state
+    if isinstance(state, tuple):
+        values = [_own_gpu_tensors(v) for v in state]
+        return type(state)(*values) if hasattr(state, "_fields") else tuple(values)
+    return state

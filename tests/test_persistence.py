@@ -47,6 +47,22 @@ def test_policies(wipe: str) -> None:
     assert (carry.initial(3, template) is None) == (wipe == "experience")
 
 
+def test_carried_state_is_copied_on_a_gpu_only() -> None:
+    """A compiled episode on CUDA replays as a CUDA graph that rewrites its outputs' buffers
+    at the next step, so a carried GPU state is cloned; a CPU state is not copied."""
+    model, state = model_and_state()
+    carry = MemoryCarry("never")
+    carry.keep(state)
+    kept = carry.initial(3, model.initial_state)
+    assert kept.memory.memory.data_ptr() == state.memory.memory.data_ptr()  # CPU: no copy
+    if torch.cuda.is_available():
+        gpu_state = model.to("cuda").initial_state(3, torch.device("cuda"))
+        carry.keep(gpu_state)
+        kept = carry.initial(3, model.initial_state)
+        assert kept.memory.memory.data_ptr() != gpu_state.memory.memory.data_ptr()
+        assert torch.equal(kept.memory.memory, gpu_state.memory.memory)
+
+
 def test_state_dict_restores_lazily() -> None:
     model, state = model_and_state()
     carry = MemoryCarry("never")

@@ -114,7 +114,8 @@ class SparseLRUAStepFunction(torch.autograd.Function):
         key_norm = torch.linalg.vector_norm(keys, dim=-1, keepdim=True)  # [B, H, 1]
         window_norm = torch.linalg.vector_norm(window, dim=-1).unsqueeze(-1)  # [B, L, 1]
         # [B, L, H] layout: the product reads the window once, row by row.
-        scale = torch.addcmul(key_norm.new_tensor(eps), window_norm, key_norm.transpose(1, 2))
+        # (+ eps as a Python number: a tensor made from it would be a host copy on a GPU)
+        scale = (window_norm * key_norm.transpose(1, 2)).add_(eps)
         similarity = torch.bmm(window, keys.transpose(1, 2)).div_(scale).transpose(1, 2)
         read_index = select(similarity, k, largest=True, fast=windowed)  # [B, H, k]
         similarity = similarity.gather(-1, read_index)

@@ -27,3 +27,21 @@ def test_throughput_prints_a_row_per_model(
     ]  # fmt: skip
     for c in cells:  # episodes/s, ms/step, GFLOP, floor and its fraction are all positive
         assert all(float(v) > 0 for v in c[4:]), c
+
+
+def test_graph_mode_needs_a_gpu(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--compile graph`` captures a CUDA graph: on a CPU, a clear error, not a crash."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.setattr(sys, "argv", ["throughput.py", "--compile", "graph"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(BENCHMARKS / "throughput.py"), run_name="__main__")
+    assert exit_info.value.code == 2
+    assert (
+        "--compile graph captures a CUDA graph: it needs --device cuda" in capsys.readouterr().err
+    )
+    from throughput import make_train_step
+
+    with pytest.raises(ValueError, match="needs --device cuda"):
+        make_train_step("LRUA", 2, 16, "graph", 4, "cpu")
