@@ -49,7 +49,7 @@ from . import run_state
 from .drills import planned_drill
 from .episodic_model import EpisodicMANN
 from .metrics import PresentationAccuracy
-from .plugin import MANNEpisodePlugin
+from .plugin import MANNEpisodePlugin, check_strategy_sizes
 from .runner import StreamRunner
 from .transfer_metric import TransferMetrics
 
@@ -228,6 +228,10 @@ def _main(args: list[str] | None) -> None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed, verbose=False)
     init = parser.instantiate(cfg)
+    # before the run folder exists: a corrected config must not meet a folder it cannot use
+    check_strategy_sizes(
+        getattr(cfg.strategy, "init_args", None), ("train_epochs", "train_mb_size", "eval_mb_size")
+    )
     prepare_run_dir(run_dir, cfg.restart, parser.dump(cfg, skip_none=False), digest)
     with open(run_dir / "log.txt", "a") as log_file:
         strategy, metric = build_strategy(init, init.benchmark, run_dir, log_file)

@@ -97,6 +97,14 @@ class MANNEpisodePlugin(SupervisedPlugin):
         self._eval_pools: dict[Any, ClassPool] = {}
 
     # ------------------------------------------------------------------ callbacks
+    def before_training(self, strategy: Any, **kwargs: Any) -> None:
+        # Avalanche accepts these silently: 0 epochs trains nothing, a size below 1 fails
+        # deep inside a DataLoader.
+        check_strategy_sizes(strategy, ("train_epochs", "train_mb_size"))
+
+    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
+        check_strategy_sizes(strategy, ("eval_mb_size",))
+
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self._model(strategy).start_experience()
         self._train_pool = None
@@ -212,3 +220,16 @@ class MANNEpisodePlugin(SupervisedPlugin):
             )  # fmt: skip
 
         return EpisodeLoader(sample, num_batches, model.label_encoding)
+
+
+def check_strategy_sizes(strategy: Any, names: tuple[str, ...]) -> None:
+    """A clear error for a strategy setting below 1 (the episodes' own batch size is
+    ``batch_size`` of this plugin; the strategy's minibatch sizes need only be positive)."""
+    for name in names:
+        value = getattr(strategy, name, None)
+        if isinstance(value, int) and value < 1:
+            note = " (episodes per minibatch are episodes.batch_size)" if "mb" in name else ""
+            raise ValueError(
+                f"The strategy's {name} must be >= 1, got {value}: set "
+                f"strategy.init_args.{name}{note}."
+            )

@@ -157,6 +157,15 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, capsys, omniglot, one_threa
     one_line_error(capsys, [*base, "--episodes.num_classes", "300"], "num_classes=300")
     groups = '{"class_path": "continual.OmniglotAlphabetStream", "init_args": {"groups": [["Latin"], []]}}'
     one_line_error(capsys, [*base, "--benchmark", groups], "group 1 is empty")
+    # the strategy's own sizes (Avalanche takes 0 epochs silently, and a minibatch size
+    # below 1 fails inside a DataLoader), refused before the run folder is made
+    for name, value in (("train_epochs", "0"), ("train_mb_size", "0"), ("eval_mb_size", "-2")):
+        one_line_error(
+            capsys,
+            [*base, f"--strategy.init_args.{name}", value],
+            f"strategy's {name} must be >= 1, got {value}",
+        )
+    assert not (run_dir / "checkpoint.pt").exists()  # nothing saved: a corrected run may start
     # a folder holding another configuration's run
     main([*base, "--benchmark.init_args.num_experiences", "1"])
     one_line_error(capsys, base, "different configuration")

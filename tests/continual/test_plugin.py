@@ -184,3 +184,17 @@ def test_default_evaluator_reports_step_accuracy(small_stream, one_thread, capsy
     # 5 classes x 4 presentations per episode: every presentation holds a quarter of the steps
     assert overall == pytest.approx(sum(per_presentation) / 4)
     assert "Top1_Acc_Exp" in capsys.readouterr().out
+
+
+def test_strategy_sizes_below_one_are_refused_by_the_plugin() -> None:
+    """Built in Python (no CLI): the plugin refuses what Avalanche would accept silently."""
+    from types import SimpleNamespace
+
+    from continual.plugin import MANNEpisodePlugin
+
+    plugin = MANNEpisodePlugin()
+    with pytest.raises(ValueError, match="train_epochs must be >= 1, got 0"):
+        plugin.before_training(SimpleNamespace(train_epochs=0, train_mb_size=16))
+    with pytest.raises(ValueError, match="eval_mb_size must be >= 1, got -1"):
+        plugin.before_eval(SimpleNamespace(eval_mb_size=-1))
+    plugin.before_training(SimpleNamespace(train_epochs=1, train_mb_size=1))  # fine
