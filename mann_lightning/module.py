@@ -89,7 +89,12 @@ class MANNModule(LightningModule):
         compile: CompileChoice = "none",
     ) -> None:
         super().__init__()
-        check_settings(optimizer, lr, lr_schedule, warmup_steps)
+        check_settings(optimizer, lr, lr_schedule, warmup_steps, weight_decay)
+        if grad_clip_norm is not None and not grad_clip_norm > 0:  # NaN too
+            raise ValueError(
+                f"grad_clip_norm must be positive, or null for no clipping; got {grad_clip_norm} "
+                "(a negative norm flips every gradient, zero stops training)."
+            )
         self.compile_choice = check_compile_mode(compile, allow_auto=True)
         self.model = MANN(
             input_size,

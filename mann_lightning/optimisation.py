@@ -17,8 +17,11 @@ OPTIMIZERS = ("adam", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 
 
-def check_settings(name: str, lr: float, lr_schedule: str, warmup_steps: int) -> None:
-    """Refuse an unknown optimiser or schedule, a non-positive rate, a negative warm-up.
+def check_settings(
+    name: str, lr: float, lr_schedule: str, warmup_steps: int, weight_decay: float = 0.0
+) -> None:
+    """Refuse an unknown optimiser or schedule, a non-positive rate, a negative warm-up or
+    weight decay.
 
     Raises:
         ValueError: naming the setting and the values it accepts.
@@ -31,6 +34,8 @@ def check_settings(name: str, lr: float, lr_schedule: str, warmup_steps: int) ->
         raise ValueError(f"Unknown lr_schedule {lr_schedule!r}: use one of {', '.join(SCHEDULES)}.")
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be 0 or more, got {warmup_steps}.")
+    if not weight_decay >= 0:  # NaN too
+        raise ValueError(f"weight_decay must be 0 or more, got {weight_decay}.")
 
 
 def build_optimizer(
@@ -57,7 +62,7 @@ def build_optimizer(
     Returns:
         An optimiser, or Lightning's ``{"optimizer", "lr_scheduler"}`` dictionary.
     """
-    check_settings(name, lr, lr_schedule, warmup_steps)
+    check_settings(name, lr, lr_schedule, warmup_steps, weight_decay)
     if name == "rmsprop":
         optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
             params, lr=lr, alpha=0.95, momentum=0.9, weight_decay=weight_decay

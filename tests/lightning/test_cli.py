@@ -132,6 +132,10 @@ def test_python_module_entry_point_prints_config(workdir: Path) -> None:
         (["--data.init_args.num_classes=500"], "num_classes"),
         (["--model.init_args.memory.init_args.num_reads=64"], "num_reads"),
         (["--model.init_args.num_classes=7"], "disagrees"),
+        # a negative norm would flip every gradient, zero would stop training: silently
+        (["--model.init_args.grad_clip_norm=-1"], "grad_clip_norm must be positive"),
+        (["--model.init_args.grad_clip_norm=0"], "grad_clip_norm must be positive"),
+        (["--model.init_args.weight_decay=-0.1"], "weight_decay must be 0 or more"),
     ],
 )
 def test_invalid_settings_stop_before_training(
