@@ -77,6 +77,10 @@ class MANN(nn.Module):
         compile: CompileMode = "none",
     ) -> None:
         super().__init__()
+        for name, value, low in (("input_size", input_size, 1), ("num_outputs", num_outputs, 1),
+                                 ("label_size", label_size, 0)):  # fmt: skip
+            if value is not None and (not isinstance(value, int) or value < low):
+                raise ValueError(f"MANN: {name} must be an integer >= {low}, got {value!r}.")
         self.compile_mode = check_compile_mode(compile)
         self.input_size = input_size
         self.num_outputs = num_outputs
@@ -171,6 +175,15 @@ class MANN(nn.Module):
                 f"MANN was built for input_size={self.input_size}, label_size={self.label_size}; "
                 f"got inputs with {inputs.shape[-1]} and prev_labels with {prev_labels.shape[-1]} "
                 "features. Check the image size, classes per episode and label encoding."
+            )
+        if inputs.shape[1] == 0:
+            raise ValueError(
+                f"MANN: an episode needs at least one time step; got inputs {tuple(inputs.shape)}."
+            )
+        if not (inputs.is_floating_point() and prev_labels.is_floating_point()):
+            raise ValueError(
+                f"MANN expects floating-point inputs and prev_labels; got {inputs.dtype} and "
+                f"{prev_labels.dtype} (convert with .float(); labels are one-hot or string codes)."
             )
         if inputs.shape[:2] != prev_labels.shape[:2]:
             raise ValueError(

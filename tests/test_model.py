@@ -102,12 +102,24 @@ def test_controller_instance_and_memory_built():
         ((3, 6, 7), (3, 6, 5), "label_size=4"),
         ((3, 6, 7), (3, 5, 4), r"disagree on \[batch, time\]"),
         ((2, 6, 7), (3, 6, 4), r"disagree on \[batch, time\]"),
+        ((2, 0, 7), (2, 0, 4), "at least one time step"),
     ],
 )
 def test_input_validation(x_shape, y_shape, match):
     model = MANN(7, 4, "lstm", LRUAMemory(8, 5, 2), controller_size=5)
     with pytest.raises(ValueError, match=match):
         model(torch.zeros(x_shape), torch.zeros(y_shape))
+
+
+def test_integer_inputs_and_bad_sizes_are_clear_errors():
+    model = MANN(7, 4, "lstm", LRUAMemory(8, 5, 2), controller_size=5)
+    with pytest.raises(ValueError, match="floating-point inputs"):
+        model(torch.zeros(2, 3, 7, dtype=torch.long), torch.zeros(2, 3, 4))
+    for kwargs, name in (({"input_size": 0}, "input_size"), ({"num_outputs": -1}, "num_outputs"),
+                         ({"label_size": -2}, "label_size"), ({"input_size": 2.5}, "input_size")):  # fmt: skip
+        args = {"input_size": 7, "num_outputs": 4, **kwargs}
+        with pytest.raises(ValueError, match=f"MANN: {name} must be an integer"):
+            MANN(**args, memory=LRUAMemory(8, 5, 2), controller_size=5)
 
 
 # ----------------------------------------------------------------------------- state handling

@@ -140,6 +140,14 @@ class Memory(nn.Module, abc.ABC):
         )
 
 
+def check_eps(owner: str, eps: float) -> float:
+    """``eps`` of eq. 2 if it is a positive finite number, else a clear ``ValueError`` (zero
+    makes a zero memory's similarity 0/0, a negative value can divide by zero)."""
+    if not (isinstance(eps, int | float) and 0 < eps < float("inf")):
+        raise ValueError(f"{owner}: eps must be a positive finite number, got {eps!r}.")
+    return float(eps)
+
+
 def cosine_similarity(keys: Tensor, memory: Tensor, eps: float = 1e-6) -> Tensor:
     """Cosine similarity of every key with every memory row (paper eq. 2).
 

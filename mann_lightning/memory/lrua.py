@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Memory, cosine_similarity, resolve_device_dtype
+from .base import Memory, check_eps, cosine_similarity, resolve_device_dtype
 from .lrua_function import LRUAStepFunction
 
 
@@ -79,7 +79,7 @@ class LRUAMemory(Memory):
                 "memory_size or fewer reads."
             )
         self.gamma = gamma
-        self.eps = eps
+        self.eps = check_eps("LRUAMemory", eps)
         self.write_gate_bias = write_gate_bias
         super().__init__(memory_size, word_size, num_reads, input_size)
 

@@ -30,7 +30,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Memory, resolve_device_dtype
+from .base import Memory, check_eps, resolve_device_dtype
 from .sparse_lrua_function import SparseLRUAStepFunction, select
 
 _TAG = "_sparse_lrua_latest"  # on a memory buffer: (frontier of its latest state, _version)
@@ -123,7 +123,7 @@ class SparseLRUAMemory(Memory):
         self.gamma = gamma
         self.k = k
         self.scan = scan
-        self.eps = eps
+        self.eps = check_eps("SparseLRUAMemory", eps)
         super().__init__(memory_size, word_size, num_reads, input_size)
 
     @property

@@ -447,6 +447,16 @@ def test_gamma_out_of_range(gamma):
         LRUAMemory(8, 4, 2, gamma=gamma)
 
 
+@pytest.mark.parametrize("eps", [0.0, -1e-6, float("nan"), float("inf")])
+def test_eps_must_be_positive_and_finite(eps):
+    from mann_lightning.memory import SparseLRUAMemory
+
+    with pytest.raises(ValueError, match="LRUAMemory: eps must be a positive finite number"):
+        LRUAMemory(8, 4, 2, eps=eps)
+    with pytest.raises(ValueError, match="SparseLRUAMemory: eps must be a positive finite"):
+        SparseLRUAMemory(8, 4, 2, k=2, eps=eps)
+
+
 def test_num_reads_exceeds_memory_size():
     with pytest.raises(ValueError, match=r"num_reads \(5\).*memory_size \(4\)"):
         LRUAMemory(4, 3, 5)
