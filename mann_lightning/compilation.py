@@ -75,14 +75,16 @@ def auto_compile_mode(
 
     Returns:
         ``("episode", why)`` on a CPU with a C++ compiler for a long run, else
-        ``("none", why)``. CUDA stays eager here: its CUDA-graph path is tested but not yet
-        measured (docs/performance.md); ``compile="episode"`` selects it.
+        ``("none", why)``. CUDA stays eager here: its CUDA-graph path is not yet measured
+        (docs/performance.md); ``compile="episode"`` selects it.
     """
     steps = "unlimited steps" if planned_steps == float("inf") else f"{int(planned_steps):,} steps"
     if device.type != "cpu":
         return "none", (
-            f"compile='auto' compiles on a CPU only; running eagerly on {device.type} "
-            "(compile='episode' selects the CUDA-graph path, not yet measured)."
+            f"compile='auto' compiles on a CPU only; running eagerly on {device.type}. An "
+            "eager GPU step is bound by the host (about 125-145 ms on an H200 whatever the "
+            "batch, docs/performance.md): a larger batch costs little more per step. "
+            "compile='episode' selects the CUDA-graph path, not yet measured."
         )
     if not compiles_well:
         return "none", "compile='auto': this memory gains nothing from compiling; eager."
