@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -45,12 +44,14 @@ from torch import nn
 from mann_lightning.errors import UserError, run_console
 from mann_lightning.model import MANN
 
-from . import run_state
 from .drills import planned_drill
 from .episodic_model import EpisodicMANN
+from .guards import NonFiniteLossGuard
 from .metrics import PresentationAccuracy
-from .plugin import MANNEpisodePlugin, check_strategy_sizes
+from .plugin import MANNEpisodePlugin
+from .run_folder import prepare_run_dir
 from .runner import StreamRunner
+from .strategy_checks import check_run_options, check_strategy_sizes, check_strategy_supported
 from .transfer_metric import TransferMetrics
 
 OptimizerCallable = Callable[[Iterable], torch.optim.Optimizer]
@@ -131,30 +132,6 @@ def default_run_dir(cfg: Namespace) -> Path:
     return Path("runs") / name
 
 
-def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> None:
-    """Create the folder and write ``config.yaml``; refuse a folder of another config's run.
-
-    With ``restart`` an existing run is moved aside first (nothing is deleted).
-    """
-    if restart and run_dir.exists() and any(run_dir.iterdir()):
-        aside = run_dir.with_name(f"{run_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
-        run_dir.rename(aside)
-        print(f"mann-continual: moved the previous run to {aside}")
-    saved = run_state.load(run_dir) if run_dir.is_dir() else None
-    if saved is not None and saved["run"]["config_hash"] != digest:
-        raise UserError(
-            f"{run_dir} holds the run of a different configuration; give another --run_dir, or "
-            "--restart true to start over (the old run is moved aside, not deleted)."
-        )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(text)
-    except OSError as error:
-        raise UserError(
-            f"Cannot write the run folder {run_dir} ({error}); choose --run_dir."
-        ) from error
-
-
 def input_size_of(benchmark: Any, given: int | None) -> int:
     """Features per step: given, the benchmark's ``image_size ** 2``, or the first image's size."""
     if given is not None:
@@ -182,12 +159,15 @@ def build_strategy(
         *init.metrics,
         loggers=[TextLogger(log_file), *init.loggers],
     )
-    optimizer = init.optimizer(model.parameters())
+    try:
+        optimizer = init.optimizer(model.parameters())
+    except ValueError as error:  # torch's own checks, e.g. "Invalid learning rate: -0.01"
+        raise UserError(f"optimizer: {error}; see optimizer.init_args.") from error
     strategy = init.strategy(
         model=model,
         optimizer=optimizer,
         criterion=nn.CrossEntropyLoss(),
-        plugins=[episodes, *init.plugins],
+        plugins=[episodes, *init.plugins, NonFiniteLossGuard()],
         evaluator=evaluator,
     )
     if not any(isinstance(p, MANNEpisodePlugin) for p in strategy.plugins):
@@ -226,11 +206,14 @@ def _main(args: list[str] | None) -> None:
         raise UserError(f"--threads must be >= 0 (0: PyTorch's default), got {cfg.threads}.")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    check_run_options(cfg)
     seed_everything(cfg.seed, verbose=False)
     init = parser.instantiate(cfg)
     # before the run folder exists: a corrected config must not meet a folder it cannot use
+    check_strategy_supported(str(getattr(cfg.strategy, "class_path", "")))
     check_strategy_sizes(
-        getattr(cfg.strategy, "init_args", None), ("train_epochs", "train_mb_size", "eval_mb_size")
+        getattr(cfg.strategy, "init_args", None),
+        ("train_epochs", "train_mb_size", "eval_mb_size", "mem_size"),
     )
     prepare_run_dir(run_dir, cfg.restart, parser.dump(cfg, skip_none=False), digest)
     with open(run_dir / "log.txt", "a") as log_file:

@@ -18,6 +18,7 @@ experience's stream and index: every row of an accuracy matrix sees the same epi
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Literal
 
 import torch
@@ -28,6 +29,7 @@ from mann_lightning.data.stream import stream_seed
 
 from .episode_data import EpisodeLoader, experience_classes, gather_pool
 from .episodic_model import EpisodicMANN
+from .strategy_checks import check_strategy_sizes, check_strategy_supported
 
 Ragged = Literal["replace", "exclude"]
 
@@ -72,13 +74,20 @@ class MANNEpisodePlugin(SupervisedPlugin):
         super().__init__()
         for name, value, low in (
             ("num_classes", num_classes, 2),
-            ("samples_per_class", samples_per_class, 1),
+            ("samples_per_class", samples_per_class, 2),  # the metrics start at the 2nd
             ("batch_size", batch_size, 1),
             ("train_batches", train_batches, 1),
             ("eval_batches", eval_batches, 1),
         ):
             if value < low:
                 raise ValueError(f"MANNEpisodePlugin: {name} must be >= {low}, got {value}.")
+        if not (max_translation is None or 0 <= max_translation <= 0.5) or not (
+            max_rotation is None or 0 <= max_rotation <= 180
+        ):  # NaN fails both
+            raise ValueError(
+                "MANNEpisodePlugin: need 0 <= max_translation <= 0.5 and 0 <= max_rotation <= "
+                f"180 (or null: the stream's own), got {max_translation} and {max_rotation}."
+            )
         if ragged not in ("replace", "exclude"):
             raise ValueError(f"Unknown ragged={ragged!r}; use 'replace' or 'exclude'.")
         if replay_share is not None and not 0 <= replay_share <= 1:
@@ -101,6 +110,7 @@ class MANNEpisodePlugin(SupervisedPlugin):
         # Avalanche accepts these silently: 0 epochs trains nothing, a size below 1 fails
         # deep inside a DataLoader.
         check_strategy_sizes(strategy, ("train_epochs", "train_mb_size"))
+        check_strategy_supported(type(strategy).__name__)
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         check_strategy_sizes(strategy, ("eval_mb_size",))
@@ -120,6 +130,13 @@ class MANNEpisodePlugin(SupervisedPlugin):
             pool = self._gather(strategy, datasets, current, "training")
             self._train_pool = (key, pool)
         pool = self._train_pool[1]
+        if self.replay_share and key > 0 and pool.group_size(1) == 0:
+            warnings.warn(
+                f"replay_share={self.replay_share}, but experience {key}'s training data holds "
+                "no classes of earlier experiences: nothing is replayed. The strategy keeps "
+                "none (use avalanche.training.Replay with mem_size > 0).",
+                stacklevel=2,
+            )
         counts = self._group_counts(pool)
         parts = (self.seed, "train", key, strategy.clock.train_exp_epochs)
         strategy.dataloader = self._loader(strategy, pool, model, parts, self.train_batches, counts)
@@ -220,16 +237,3 @@ class MANNEpisodePlugin(SupervisedPlugin):
             )  # fmt: skip
 
         return EpisodeLoader(sample, num_batches, model.label_encoding)
-
-
-def check_strategy_sizes(strategy: Any, names: tuple[str, ...]) -> None:
-    """A clear error for a strategy setting below 1 (the episodes' own batch size is
-    ``batch_size`` of this plugin; the strategy's minibatch sizes need only be positive)."""
-    for name in names:
-        value = getattr(strategy, name, None)
-        if isinstance(value, int) and value < 1:
-            note = " (episodes per minibatch are episodes.batch_size)" if "mb" in name else ""
-            raise ValueError(
-                f"The strategy's {name} must be >= 1, got {value}: set "
-                f"strategy.init_args.{name}{note}."
-            )

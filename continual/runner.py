@@ -34,6 +34,7 @@ from mann_lightning.errors import UserError
 from . import run_state
 from .drills import KillAtIteration
 from .figures import write_figures
+from .guards import NonFiniteLossGuard
 from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
 from .results_files import clean, commit, jsonable, markdown_matrix
@@ -42,7 +43,13 @@ from .transfer import transfer_summary
 from .transfer_metric import TransferMetrics
 
 #: Plugins whose state the run does not save (rebuilt from the config, or counters saved apart).
-NOT_SAVED: tuple[type, ...] = (EvaluationPlugin, Clock, MANNEpisodePlugin, KillAtIteration)
+NOT_SAVED: tuple[type, ...] = (
+    EvaluationPlugin,
+    Clock,
+    MANNEpisodePlugin,
+    KillAtIteration,
+    NonFiniteLossGuard,
+)
 
 
 class StreamRunner:

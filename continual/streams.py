@@ -146,11 +146,26 @@ class OmniglotAlphabetStream(_OmniglotStream):
                 order = order[torch.randperm(len(names), generator=generator)]
             groups = [order[i : i + alphabets_per_experience].tolist() for i in range(0, len(names), alphabets_per_experience)]  # fmt: skip
         indices = [[self._alphabet_index(arrays, a) for a in group] for group in groups]
+        seen: dict[int, int] = {}
         for number, group in enumerate(indices):
             if not group:
                 raise ValueError(
                     f"Alphabet group {number} is empty: every experience needs alphabets."
                 )
+            for alphabet in group:  # a repeat would put test characters in the training data
+                if alphabet in seen:
+                    where = "twice in group" if seen[alphabet] == number else "in groups"
+                    groups_named = (
+                        f"{number}"
+                        if seen[alphabet] == number
+                        else f"{seen[alphabet]} and {number}"
+                    )
+                    raise ValueError(
+                        f"Alphabet {arrays.alphabets[alphabet]!r} appears {where} "
+                        f"{groups_named}: each alphabet may belong to one experience once (its "
+                        "held-out characters would otherwise be trained on)."
+                    )
+                seen[alphabet] = number
         if num_experiences is not None:
             if not 1 <= num_experiences <= len(indices):
                 raise ValueError(

@@ -198,3 +198,45 @@ def test_strategy_sizes_below_one_are_refused_by_the_plugin() -> None:
     with pytest.raises(ValueError, match="eval_mb_size must be >= 1, got -1"):
         plugin.before_eval(SimpleNamespace(eval_mb_size=-1))
     plugin.before_training(SimpleNamespace(train_epochs=1, train_mb_size=1))  # fine
+
+
+@pytest.mark.parametrize("name", ["avalanche.training.EWC", "LwF", "AGEM", "GEM"])
+def test_strategies_that_feed_raw_images_are_refused(name: str) -> None:
+    from continual.strategy_checks import check_strategy_supported
+
+    with pytest.raises(ValueError, match="does not work with MANNEpisodePlugin"):
+        check_strategy_supported(name)
+    check_strategy_supported("avalanche.training.Replay")  # fine
+
+
+def test_plugin_jitter_and_samples_per_class_are_checked() -> None:
+    from continual.plugin import MANNEpisodePlugin
+
+    for kwargs in (
+        {"max_translation": 5.0},
+        {"max_rotation": -1.0},
+        {"max_translation": float("nan")},
+    ):
+        with pytest.raises(ValueError, match="need 0 <= max_translation <= 0.5"):
+            MANNEpisodePlugin(**kwargs)
+    with pytest.raises(ValueError, match="samples_per_class must be >= 2"):
+        MANNEpisodePlugin(samples_per_class=1)
+
+
+def test_run_options_are_checked_before_anything_runs() -> None:
+    from jsonargparse import Namespace
+
+    from continual.strategy_checks import check_run_options
+    from mann_lightning.errors import UserError
+
+    def cfg(seed: int = 0, device: str | None = "cpu") -> Namespace:
+        return Namespace(seed=seed, strategy=Namespace(init_args=Namespace(device=device)))
+
+    check_run_options(cfg())
+    with pytest.raises(UserError, match="--seed must be in"):
+        check_run_options(cfg(seed=-1))
+    with pytest.raises(UserError, match="is not a device"):
+        check_run_options(cfg(device="foo"))
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="sees no CUDA GPU"):
+            check_run_options(cfg(device="cuda"))

@@ -96,6 +96,8 @@ def test_character_stream_groups_and_held_out_drawers() -> None:
     [
         ({"groups": [["Latin"], []]}, "group 1 is empty"),
         ({"groups": [["Klingon"]]}, "Unknown alphabet 'Klingon'"),
+        ({"groups": [["Greek", "Latin"], ["Greek"]]}, "'Greek' appears in groups 0 and 1"),
+        ({"groups": [["Latin", 0, "Latin"]]}, "'Latin' appears twice in group 0"),
         ({"alphabets_per_experience": 10, "num_experiences": 9}, "num_experiences=9"),
         ({"held_out_fraction": 1.0}, "held_out_fraction"),
         ({"alphabets": "cyrillic"}, "Unknown alphabets"),
