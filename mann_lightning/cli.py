@@ -88,12 +88,21 @@ class MANNCLI(LightningCLI):
                 f"{user_message(error)}"
             ) from error
 
+    def _set_seed(self) -> None:
+        """Check the seed first: numpy refuses one outside [0, 2**32) with a traceback."""
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        seed = config.get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
+            raise UserError(f"--seed_everything must be in [0, 2**32 - 1], got {seed}.")
+        super()._set_seed()
+
     def instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
         try:
             apply_threads(config.get("threads"))
         except ValueError as error:
             raise UserError(str(error)) from error
+        check_trainer_settings(config)
         try:
             super().instantiate_classes()
         except Exception as error:
@@ -156,6 +165,8 @@ class MANNCLI(LightningCLI):
         hint = f"e.g. --ckpt_path {candidates[0]}" if candidates else f"none found in {where}"
         if name == "best" and fitting:
             return None
+        if name == "best" and candidates:  # validate / test / predict: the run's best.ckpt
+            return max(candidates, key=os.path.getmtime)
         raise UserError(
             f"--ckpt_path {name}: no such checkpoint for this run ({where}); "
             f"give the checkpoint file itself ({hint})."
@@ -206,6 +217,16 @@ class MANNCLI(LightningCLI):
 
     def after_predict(self) -> None:
         self._finish_wandb()
+
+
+def check_trainer_settings(config: Any) -> None:
+    """Settings Lightning takes and then fails on deep inside (a traceback), or ignores."""
+    trainer = config.get("trainer") or {}
+    accumulate = trainer.get("accumulate_grad_batches")
+    if isinstance(accumulate, int) and accumulate < 1:
+        raise UserError(
+            f"--trainer.accumulate_grad_batches must be >= 1 (1: no accumulation), got {accumulate}."
+        )
 
 
 def _parser_kwargs() -> dict[str, Any]:

@@ -90,9 +90,10 @@ class MANNModule(LightningModule):
     ) -> None:
         super().__init__()
         check_settings(optimizer, lr, lr_schedule, warmup_steps, weight_decay)
-        if grad_clip_norm is not None and not grad_clip_norm > 0:  # NaN too
+        if grad_clip_norm is not None and not 0 < grad_clip_norm < float("inf"):  # NaN too
             raise ValueError(
-                f"grad_clip_norm must be positive, or null for no clipping; got {grad_clip_norm} "
+                f"grad_clip_norm must be positive and finite, or null for no clipping; got "
+                f"{grad_clip_norm} "
                 "(a negative norm flips every gradient, zero stops training)."
             )
         self.compile_choice = check_compile_mode(compile, allow_auto=True)
@@ -176,6 +177,16 @@ class MANNModule(LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.inputs.shape[0])
         self.log_train_metrics(outputs, batch)
         return loss
+
+    def on_fit_start(self) -> None:
+        """Refuse a Trainer ``gradient_clip_val`` that would silently turn clipping off."""
+        clip = self.trainer.gradient_clip_val
+        if clip is not None and not 0 < float(clip) < float("inf"):
+            raise ValueError(
+                f"trainer.gradient_clip_val must be positive and finite, got {clip}: it "
+                "replaces model.init_args.grad_clip_norm, and Lightning skips clipping for 0 "
+                "or less. Leave it null to clip with grad_clip_norm."
+            )
 
     def on_train_start(self) -> None:
         """Under ``compile="auto"``, choose compiled or eager for the run's planned steps.

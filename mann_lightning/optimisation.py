@@ -8,6 +8,7 @@ Adam and a warm-up plus cosine schedule are options for faster recipes
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,16 +27,16 @@ def check_settings(
     Raises:
         ValueError: naming the setting and the values it accepts.
     """
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}.")
+    if not 0 < lr < math.inf:  # NaN too
+        raise ValueError(f"lr must be a positive finite number, got {lr}.")
     if name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}.")
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"Unknown lr_schedule {lr_schedule!r}: use one of {', '.join(SCHEDULES)}.")
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be 0 or more, got {warmup_steps}.")
-    if not weight_decay >= 0:  # NaN too
-        raise ValueError(f"weight_decay must be 0 or more, got {weight_decay}.")
+    if not 0 <= weight_decay < math.inf:  # NaN too
+        raise ValueError(f"weight_decay must be 0 or more (and finite), got {weight_decay}.")
 
 
 def build_optimizer(
@@ -75,6 +76,13 @@ def build_optimizer(
         raise ValueError(
             "lr_schedule='cosine' needs the Trainer's max_steps (e.g. --trainer.max_steps "
             f"20000), got {max_steps}: the rate falls from lr to 0 over those steps."
+        )
+    if lr_schedule == "cosine" and warmup_steps >= max_steps:  # type: ignore[operator]
+        # a warning, not an error: a smoke run of a cosine config (--trainer.max_steps 2) is fine
+        warnings.warn(
+            f"warmup_steps={warmup_steps} is not below max_steps={max_steps}: the warm-up "
+            "never reaches lr and the cosine phase never runs; lower warmup_steps for a real run.",
+            stacklevel=2,
         )
     factor = lr_factor(lr_schedule, warmup_steps, max(int(max_steps or 0), 1))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

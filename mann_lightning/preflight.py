@@ -59,7 +59,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"--ckpt_path {path}: cannot read the checkpoint, it is corrupt or truncated "
             f"({reason[:120]}). Use another checkpoint (best.ckpt, or last.ckpt of the run)."
         ) from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    if (
+        not isinstance(checkpoint, dict)
+        or "state_dict" not in checkpoint
+        or "pytorch-lightning_version" not in checkpoint
+    ):
         raise UserError(
             f"--ckpt_path {path}: not a Lightning checkpoint (no state_dict); give a .ckpt "
             "file written by mann fit."

@@ -80,6 +80,8 @@ class LRUAMemory(Memory):
             )
         self.gamma = gamma
         self.eps = check_eps("LRUAMemory", eps)
+        if write_gate_bias is not None and not abs(write_gate_bias) < float("inf"):
+            raise ValueError(f"LRUAMemory: write_gate_bias must be finite, got {write_gate_bias}.")
         self.write_gate_bias = write_gate_bias
         super().__init__(memory_size, word_size, num_reads, input_size)
 

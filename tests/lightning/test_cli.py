@@ -136,6 +136,12 @@ def test_python_module_entry_point_prints_config(workdir: Path) -> None:
         (["--model.init_args.grad_clip_norm=-1"], "grad_clip_norm must be positive"),
         (["--model.init_args.grad_clip_norm=0"], "grad_clip_norm must be positive"),
         (["--model.init_args.weight_decay=-0.1"], "weight_decay must be 0 or more"),
+        # Lightning would skip clipping, numpy would raise deep inside, Lightning would divide
+        # by zero; one drawing per class has no 2nd presentation
+        (["--trainer.gradient_clip_val=0"], "gradient_clip_val must be positive"),
+        (["--seed_everything=-1"], "--seed_everything must be in"),
+        (["--trainer.accumulate_grad_batches=0"], "accumulate_grad_batches must be >= 1"),
+        (["--data.init_args.samples_per_class=1"], "samples_per_class >= 2"),
     ],
 )
 def test_invalid_settings_stop_before_training(

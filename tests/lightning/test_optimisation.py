@@ -102,3 +102,28 @@ def test_build_optimizer_refuses_an_unknown_name() -> None:
     params = [torch.nn.Parameter(torch.zeros(3))]
     with pytest.raises(ValueError, match="Unknown optimizer 'sgd'"):
         build_optimizer(params, "sgd", lr=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr": float("nan")}, "lr must be a positive finite number"),
+        ({"lr": float("inf")}, "lr must be a positive finite number"),
+        ({"lr": 1e-3, "weight_decay": float("inf")}, "weight_decay must be 0 or more"),
+        ({"lr": 1e-3, "weight_decay": float("nan")}, "weight_decay must be 0 or more"),
+    ],
+)
+def test_non_finite_rates_are_refused(kwargs: dict, message: str) -> None:
+    """From YAML (``.nan``, ``.inf``) these reached the optimizer, or trained on NaN."""
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    with pytest.raises(ValueError, match=message):
+        build_optimizer(params, "rmsprop", **kwargs)
+
+
+def test_a_warm_up_past_the_last_step_warns() -> None:
+    """A warning, not an error: a smoke run of a cosine config (max_steps 2) is legitimate."""
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    with pytest.warns(UserWarning, match="warmup_steps=100 is not below max_steps=5"):
+        build_optimizer(
+            params, "adam", lr=1e-3, lr_schedule="cosine", warmup_steps=100, max_steps=5
+        )

@@ -551,3 +551,9 @@ def test_write_gate_bias_sets_the_gate_init_and_survives_the_spec():
     assert spec["init_args"]["write_gate_bias"] == -2.0
     default = LRUAMemory(memory_size=8, word_size=4, num_reads=3, input_size=6)
     assert default.write_gate_bias is None and default.interface.bias[-3:].abs().max() < 1
+
+
+@pytest.mark.parametrize("bias", [float("nan"), float("inf"), float("-inf")])
+def test_write_gate_bias_must_be_finite(bias):
+    with pytest.raises(ValueError, match="write_gate_bias must be finite"):
+        LRUAMemory(8, 4, 2, write_gate_bias=bias)
