@@ -24,6 +24,7 @@ from typing import Any, Literal
 import torch
 from avalanche.training.plugins import SupervisedPlugin
 
+from mann_lightning.data.augment import check_jitter
 from mann_lightning.data.pool import ClassPool, sample_pool_episodes
 from mann_lightning.data.stream import stream_seed
 
@@ -81,13 +82,11 @@ class MANNEpisodePlugin(SupervisedPlugin):
         ):
             if value < low:
                 raise ValueError(f"MANNEpisodePlugin: {name} must be >= {low}, got {value}.")
-        if not (max_translation is None or 0 <= max_translation <= 0.5) or not (
-            max_rotation is None or 0 <= max_rotation <= 180
-        ):  # NaN fails both
-            raise ValueError(
-                "MANNEpisodePlugin: need 0 <= max_translation <= 0.5 and 0 <= max_rotation <= "
-                f"180 (or null: the stream's own), got {max_translation} and {max_rotation}."
-            )
+        check_jitter(  # None: the stream's own, checked there
+            "MANNEpisodePlugin",
+            0.0 if max_translation is None else max_translation,
+            0.0 if max_rotation is None else max_rotation,
+        )
         if ragged not in ("replace", "exclude"):
             raise ValueError(f"Unknown ragged={ragged!r}; use 'replace' or 'exclude'.")
         if replay_share is not None and not 0 <= replay_share <= 1:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from jsonargparse import Namespace
 
-from mann_lightning.errors import UserError
+from mann_lightning.errors import UserError, check_seed
 
 
 def check_strategy_sizes(strategy: Any, names: tuple[str, ...]) -> None:
@@ -50,8 +50,7 @@ def check_strategy_supported(name: str) -> None:
 
 def check_run_options(cfg: Namespace) -> None:
     """The seed and the strategy's device, before anything is seeded or written."""
-    if not 0 <= cfg.seed < 2**32:
-        raise UserError(f"--seed must be in [0, 2**32 - 1] (numpy's range), got {cfg.seed}.")
+    check_seed("--seed", cfg.seed)
     device = getattr(getattr(cfg.strategy, "init_args", None), "device", None)
     if device is None:
         return

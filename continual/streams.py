@@ -35,6 +35,7 @@ from avalanche.benchmarks.utils.classification_dataset import (
 from torch import Tensor
 
 from mann_lightning.data import OmniglotArrays, load_omniglot, rotate90
+from mann_lightning.data.augment import check_jitter
 from mann_lightning.data.splits import NUM_CHARACTERS
 
 Half = Literal["all", "background", "evaluation"]
@@ -78,10 +79,7 @@ class _OmniglotStream(CLScenario):
     """Shared construction: datasets per experience -> benchmark with a classes timeline."""
 
     def _build(self, train: list, test: list, jitter: tuple[float, float]) -> None:
-        if not 0 <= jitter[0] <= 0.5 or not 0 <= jitter[1] <= 180:
-            raise ValueError(
-                f"Need 0 <= max_translation <= 0.5 and 0 <= max_rotation <= 180, got {jitter}."
-            )
+        check_jitter(type(self).__name__, *jitter)
         timeline = with_classes_timeline(benchmark_from_datasets(train=train, test=test))
         super().__init__(list(timeline.streams.values()))
         for experience in self.train_stream:  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
 from .checkpointing import install_atomic_io
-from .errors import UserError, is_user_error, run_console, user_message
+from .errors import UserError, check_seed, is_user_error, run_console, user_message
 from .guards import NonFiniteGuard
 from .module import MANNModule
 from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint
@@ -91,9 +91,7 @@ class MANNCLI(LightningCLI):
     def _set_seed(self) -> None:
         """Check the seed first: numpy refuses one outside [0, 2**32) with a traceback."""
         config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
-        seed = config.get("seed_everything")
-        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
-            raise UserError(f"--seed_everything must be in [0, 2**32 - 1], got {seed}.")
+        check_seed("--seed_everything", config.get("seed_everything"))
         super()._set_seed()
 
     def instantiate_classes(self) -> None:

@@ -195,6 +195,13 @@ def user_message(error: BaseException) -> str:
     return "\n".join(lines)
 
 
+def check_seed(option: str, seed: object) -> None:
+    """A :class:`UserError` for an integer seed outside numpy's ``[0, 2**32)`` (numpy raises
+    deep inside seeding otherwise); ``None`` and non-integers are left to the parser."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
+        raise UserError(f"{option} must be in [0, 2**32 - 1] (numpy's range), got {seed}.")
+
+
 def run_console(main: Callable[[], object], prog: str) -> None:
     """Run a console script's ``main``; user errors become ``prog: error: ...`` and exit 2.
 

@@ -12,6 +12,7 @@ matmul after it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -37,14 +38,19 @@ class MANNState(NamedTuple):
     reads: Tensor
 
 
-def detach_state(state: Any) -> Any:
-    """Detach every tensor of a (nested) state, e.g. to carry memory across episodes."""
+def map_state(state: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+    """``state`` (tensors in tuples and NamedTuples, nested) with ``fn`` applied to every tensor."""
     if isinstance(state, Tensor):
-        return state.detach()
+        return fn(state)
     if isinstance(state, tuple):
-        values = [detach_state(v) for v in state]
+        values = [map_state(v, fn) for v in state]
         return type(state)(*values) if hasattr(state, "_fields") else tuple(values)
     return state
+
+
+def detach_state(state: Any) -> Any:
+    """Detach every tensor of a (nested) state, e.g. to carry memory across episodes."""
+    return map_state(state, Tensor.detach)
 
 
 class MANN(nn.Module):

@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 
 from torch import Tensor
 
-from .model import detach_state
+from .model import map_state
 
 WipePolicy = Literal["episode", "experience", "never"]
 WIPE_POLICIES: tuple[str, ...] = get_args(WipePolicy)
@@ -123,7 +123,7 @@ class MemoryCarry:
         On a GPU the state is copied: a compiled episode replayed as a CUDA graph
         (``compile="episode"``) writes its next outputs into the same buffers."""
         if self.carries:
-            self.state = _own_gpu_tensors(detach_state(final_state))
+            self.state = map_state(final_state, _carried)
             self._pending = None
 
     def wipe_now(self) -> None:
@@ -163,11 +163,6 @@ def carried_batch_size(state: Any) -> int:
     return 0
 
 
-def _own_gpu_tensors(state: Any) -> Any:
-    """``state`` with every GPU tensor cloned (CPU tensors as they are)."""
-    if isinstance(state, Tensor):
-        return state.clone() if state.is_cuda else state
-    if isinstance(state, tuple):
-        values = [_own_gpu_tensors(v) for v in state]
-        return type(state)(*values) if hasattr(state, "_fields") else tuple(values)
-    return state
+def _carried(tensor: Tensor) -> Tensor:
+    """A kept state's tensor: detached, and copied when on a GPU."""
+    return tensor.detach().clone() if tensor.is_cuda else tensor.detach()

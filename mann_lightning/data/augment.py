@@ -15,6 +15,16 @@ from torch import Tensor
 
 
 @functools.lru_cache(maxsize=16)
+def check_jitter(owner: str, max_translation: float, max_rotation: float) -> None:
+    """A clear ``ValueError`` unless ``0 <= max_translation <= 0.5`` (of the side) and
+    ``0 <= max_rotation <= 180`` (degrees); NaN fails both."""
+    if not (0 <= max_translation <= 0.5 and 0 <= max_rotation <= 180):
+        raise ValueError(
+            f"{owner}: need 0 <= max_translation <= 0.5 and 0 <= max_rotation <= 180, got "
+            f"{max_translation} and {max_rotation}."
+        )
+
+
 def rot90_indices(size: int, device: torch.device | str = "cpu") -> Tensor:
     """Gather maps ``[4, size * size]``: ``flat[idx[k]]`` is ``torch.rot90(image, k)`` flattened."""
     base = torch.arange(size * size, device=device).view(size, size)

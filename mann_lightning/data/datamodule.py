@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .augment import check_jitter
 from .cache import OmniglotArrays, load_omniglot
 from .episodes import (
     NUM_STRINGS,
@@ -126,11 +127,7 @@ class OmniglotEpisodes(EpisodeDataModule):
         ):
             if value < low:
                 raise ValueError(f"OmniglotEpisodes: {name} must be >= {low}, got {value}.")
-        if not (0 <= max_translation <= 0.5 and 0 <= max_rotation <= 180):
-            raise ValueError(
-                "OmniglotEpisodes: need 0 <= max_translation <= 0.5 and 0 <= max_rotation <= 180, "
-                f"got {max_translation} and {max_rotation}."
-            )
+        check_jitter("OmniglotEpisodes", max_translation, max_rotation)
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.image_size, self.batch_size = image_size, batch_size
         self.label_encoding: LabelEncoding = label_encoding
@@ -202,6 +199,12 @@ class OmniglotEpisodes(EpisodeDataModule):
         ):
             check_episode_shape(
                 num_classes, samples_per_class, self._available[key], self.label_encoding, where
+            )
+        if samples_per_class < 2:  # the paper's task: metrics start at the 2nd presentation
+            raise ValueError(
+                f"OmniglotEpisodes: samples_per_class must be >= 2, got {samples_per_class}: "
+                "accuracy is reported from a class's 2nd presentation, so one drawing per class "
+                "leaves nothing to learn or measure."
             )
         self.num_classes, self.samples_per_class = num_classes, samples_per_class
 

@@ -94,11 +94,10 @@ def check_episode_shape(
 ) -> None:
     """Raise a ``ValueError`` saying what to change if an episode shape cannot be drawn."""
     label_size(encoding, num_classes)
-    if num_classes < 1 or samples_per_class < 2:
+    if num_classes < 1 or samples_per_class < 1:
         raise ValueError(
-            f"num_classes must be >= 1 and samples_per_class >= 2, got {num_classes} and "
-            f"{samples_per_class}: accuracy is reported from a class's 2nd presentation, so "
-            "one drawing per class leaves nothing to learn or measure."
+            f"num_classes and samples_per_class must be >= 1, got {num_classes} and "
+            f"{samples_per_class}."
         )
     if num_classes > available:
         raise ValueError(

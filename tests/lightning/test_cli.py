@@ -141,7 +141,7 @@ def test_python_module_entry_point_prints_config(workdir: Path) -> None:
         (["--trainer.gradient_clip_val=0"], "gradient_clip_val must be positive"),
         (["--seed_everything=-1"], "--seed_everything must be in"),
         (["--trainer.accumulate_grad_batches=0"], "accumulate_grad_batches must be >= 1"),
-        (["--data.init_args.samples_per_class=1"], "samples_per_class >= 2"),
+        (["--data.init_args.samples_per_class=1"], "samples_per_class must be >= 2"),
     ],
 )
 def test_invalid_settings_stop_before_training(
