@@ -43,6 +43,7 @@ from torch import nn
 
 from mann_lightning.errors import UserError, run_console
 from mann_lightning.model import MANN
+from mann_lightning.threads import apply_threads
 
 from .drills import planned_drill
 from .episodic_model import EpisodicMANN
@@ -202,10 +203,10 @@ def _main(args: list[str] | None) -> None:
     cfg = parser.parse_args(args)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     digest = config_hash(parser, cfg)
-    if cfg.threads < 0:
-        raise UserError(f"--threads must be >= 0 (0: PyTorch's default), got {cfg.threads}.")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    try:
+        apply_threads(cfg.threads)
+    except ValueError as error:
+        raise UserError(str(error)) from error
     check_run_options(cfg)
     seed_everything(cfg.seed, verbose=False)
     init = parser.instantiate(cfg)

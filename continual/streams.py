@@ -143,6 +143,12 @@ class OmniglotAlphabetStream(_OmniglotStream):
             if shuffle:
                 order = order[torch.randperm(len(names), generator=generator)]
             groups = [order[i : i + alphabets_per_experience].tolist() for i in range(0, len(names), alphabets_per_experience)]  # fmt: skip
+        if not groups:
+            raise ValueError(
+                "groups is empty: the stream would have no experience. Give at least one "
+                "group of alphabets, or leave groups unset (null) to form groups of "
+                "alphabets_per_experience alphabets."
+            )
         indices = [[self._alphabet_index(arrays, a) for a in group] for group in groups]
         seen: dict[int, int] = {}
         for number, group in enumerate(indices):

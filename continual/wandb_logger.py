@@ -41,10 +41,14 @@ from matplotlib.figure import Figure
 from PIL.Image import Image
 from torch import Tensor
 
+from mann_lightning.errors import UserError
+
 #: Side file in the run folder: the W&B run id and the last step logged.
 SIDE_FILE = "wandb-run.json"
 #: The x axis of every chart: the strategy's training iteration of the logged values.
 X_AXIS = "trainer/iterations"
+MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")  # what wandb.init takes
+PROJECT_FORBIDDEN = "/\\#?%:"
 
 
 class StreamWandBLogger(WandBLogger):
@@ -68,6 +72,7 @@ class StreamWandBLogger(WandBLogger):
         log_artifacts: bool = False,
         params: dict[str, Any] | None = None,
     ) -> None:
+        check_wandb_settings(project_name, mode)
         super(WandBLogger, self).__init__()  # BaseLogger: the stock __init__ starts W&B
         self.import_wandb()
         self.project_name, self.run_name, self.mode = project_name, run_name, mode
@@ -109,6 +114,11 @@ class StreamWandBLogger(WandBLogger):
             self.import_wandb()
         kwargs = {k: v for k, v in self.init_kwargs.items() if v is not None}
         kwargs.setdefault("mode", self.mode or os.environ.get("WANDB_MODE", "offline"))
+        if kwargs["mode"] not in MODES:
+            raise UserError(
+                f"W&B mode {kwargs['mode']!r} (from $WANDB_MODE or params) is not one of "
+                f"{', '.join(MODES[:3])}: fix it, or set the logger's mode."
+            )
         folder = Path(self.dir) if self.dir else self.run_dir
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -122,7 +132,10 @@ class StreamWandBLogger(WandBLogger):
                 kwargs["config"] = yaml.safe_load(config.read_text())
         if run_id is not None:
             kwargs.update(id=run_id, resume="allow")
-        self.run = self.wandb.init(**kwargs)
+        try:
+            self.run = self.wandb.init(**kwargs)
+        except self.wandb.errors.UsageError as error:  # e.g. a bad $WANDB_MODE
+            raise UserError(f"W&B refused its settings: {error}") from error
         self.run.define_metric(X_AXIS)
         self.run.define_metric("*", step_metric=X_AXIS)
         self.step = self.record.get("step", -1) + 1
@@ -203,3 +216,19 @@ class StreamWandBLogger(WandBLogger):
         if self.run is not None:
             self.run.finish()
             self.run = None
+
+
+def check_wandb_settings(project_name: str, mode: str | None) -> None:
+    """Refuse a mode or project name ``wandb.init`` would refuse later, with a traceback."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(
+            f"StreamWandBLogger: mode must be 'offline', 'online' (after `wandb login`) or "
+            f"'disabled', or null for $WANDB_MODE (else offline); got {mode!r}."
+        )
+    found = sorted(set(PROJECT_FORBIDDEN) & set(project_name))
+    if not project_name or len(project_name) > 128 or found:
+        raise ValueError(
+            f"StreamWandBLogger: project_name {project_name!r} is not a valid W&B project: "
+            f"1 to 128 characters, none of {' '.join(PROJECT_FORBIDDEN)}"
+            + (f" (found {' '.join(found)})." if found else ".")
+        )

@@ -100,7 +100,7 @@ class MANNCLI(LightningCLI):
             apply_threads(config.get("threads"))
         except ValueError as error:
             raise UserError(str(error)) from error
-        check_trainer_settings(config)
+        check_trainer_settings(config, self.subcommand)
         try:
             super().instantiate_classes()
         except Exception as error:
@@ -144,6 +144,24 @@ class MANNCLI(LightningCLI):
             isinstance(c, NonFiniteGuard) for c in trainer.callbacks
         ):
             trainer.callbacks.append(NonFiniteGuard())
+        if subcommand == "fit":
+            self._warn_no_validation()
+
+    def _warn_no_validation(self) -> None:
+        """A checkpoint that monitors a validation metric is never written without validation."""
+        trainer = self.trainer
+        no_val = (
+            getattr(self.datamodule, "val_batches", None) == 0 or trainer.limit_val_batches == 0
+        )
+        for callback in trainer.checkpoint_callbacks if no_val else []:
+            monitor = getattr(callback, "monitor", None)
+            if monitor and monitor.startswith("val"):
+                rank_zero_warn(
+                    f"No validation runs (val_batches 0 or limit_val_batches 0), so the "
+                    f"checkpoint callback monitoring {monitor} never saves "
+                    f"{callback.filename or 'its best'}.ckpt: only last.ckpt (if save_last) is "
+                    "written. Set val_batches >= 1, or test with --ckpt_path last."
+                )
 
     def _checkpoint_folders(self) -> list[Path]:
         return [Path(cb.dirpath) for cb in self.trainer.checkpoint_callbacks if cb.dirpath]
@@ -217,9 +235,15 @@ class MANNCLI(LightningCLI):
         self._finish_wandb()
 
 
-def check_trainer_settings(config: Any) -> None:
+def check_trainer_settings(config: Any, subcommand: str | None = None) -> None:
     """Settings Lightning takes and then fails on deep inside (a traceback), or ignores."""
     trainer = config.get("trainer") or {}
+    for option in ("max_steps", "max_epochs"):
+        if subcommand == "fit" and trainer.get(option) == 0:
+            raise UserError(
+                f"--trainer.{option} 0 trains nothing (Lightning stops before the first step "
+                "and saves no checkpoint): give a positive count, or -1 for no limit."
+            )
     accumulate = trainer.get("accumulate_grad_batches")
     if isinstance(accumulate, int) and accumulate < 1:
         raise UserError(

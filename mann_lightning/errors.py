@@ -16,7 +16,7 @@ the exception and what it wraps (``__cause__``, else ``__context__``), outermost
   (an unknown ``class_path`` or a missing optional package), the data layer's
   ``OmniglotDataError``, Lightning's ``MisconfigurationException``, and a ``ValueError`` or
   ``TypeError`` raised by a ``raise`` statement in this project's own code (the constructors'
-  checks, e.g. "num_reads (2) must not exceed memory_size (0)"). What such an error wraps does
+  checks, e.g. "num_reads (2) must not exceed memory_size (1)"). What such an error wraps does
   not matter: it was raised on purpose to translate it.
 * **jsonargparse's errors** (``ArgumentError`` and anything raised inside jsonargparse, such as
   "Does not validate against any of the Union subtypes") are looked through: they wrap the
@@ -69,7 +69,8 @@ _USER_TYPES = (
     FileExistsError,
     ModuleNotFoundError,
 )
-_USER_TYPE_NAMES = frozenset({"OmniglotDataError", "MisconfigurationException"})
+# wandb.errors.UsageError: a setting W&B refuses (project name, mode, resume id)
+_USER_TYPE_NAMES = frozenset({"OmniglotDataError", "MisconfigurationException", "UsageError"})
 
 
 def traceback_requested() -> bool:

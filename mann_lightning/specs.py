@@ -35,6 +35,8 @@ def spec_of(module: nn.Module) -> dict[str, Any]:
 
 def from_spec(spec: dict[str, Any], base: type[nn.Module]) -> nn.Module:
     """Instantiate a ``class_path``/``init_args`` spec, checking it is a ``base``."""
+    if isinstance(spec, dict) and "class_path" not in spec:
+        raise ValueError(_missing_class_path(spec, base))
     try:
         module_name, _, class_name = spec["class_path"].rpartition(".")
         cls = getattr(importlib.import_module(module_name), class_name)
@@ -46,3 +48,25 @@ def from_spec(spec: dict[str, Any], base: type[nn.Module]) -> nn.Module:
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ValueError(f"{spec['class_path']} is not a {base.__name__} subclass.")
     return cls(**spec.get("init_args", {}))
+
+
+def _missing_class_path(spec: dict[str, Any], base: type[nn.Module]) -> str:
+    """Why a spec without ``class_path`` arrives, and how to fix it.
+
+    On the command line this is almost always a value that does not fit its type, e.g.
+    ``--model.init_args.memory.init_args.memory_size abc``: jsonargparse then cannot build
+    the class from the config and hands over the overriding values alone.
+    """
+    args = spec.get("init_args", spec)
+    suspects = (
+        [f"{k}={v!r}" for k, v in args.items() if isinstance(v, str)]
+        if isinstance(args, dict)
+        else []
+    )
+    hint = f" (text values here: {', '.join(suspects)})" if suspects else ""
+    return (
+        f"Cannot build a {base.__name__} from {spec!r}: it names no class_path. From the command "
+        "line this means a value given for its init_args does not fit that argument's type"
+        f"{hint}: sizes are integers, rates and biases numbers. Fix the value, or give the whole "
+        "spec: {'class_path': 'package.module.Class', 'init_args': {...}}."
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 import torch
 
@@ -55,6 +56,22 @@ def apply_threads(requested: int | None) -> int:
         The number of threads torch uses now.
     """
     count = resolve_threads(requested)
+    cores = available_cores()
+    if count is not None and count > cores:
+        warnings.warn(
+            f"--threads {count} is more than the {cores} cores this process may use: the "
+            "extra threads wait on each other at every operation and make a step several "
+            f"times slower (docs/performance.md). Use --threads {cores} or fewer.",
+            stacklevel=2,
+        )
     if count is not None and count != torch.get_num_threads():
         torch.set_num_threads(count)
     return torch.get_num_threads()
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1

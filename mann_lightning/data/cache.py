@@ -63,6 +63,24 @@ class OmniglotArrays:
         return torch.nonzero(self.character_alphabet == index).flatten()
 
 
+MAX_IMAGE_SIZE = 105  # the side of Omniglot's drawings
+
+
+def check_image_size(owner: str, image_size: object) -> None:
+    """A clear ``ValueError`` unless ``image_size`` is an integer in ``[1, 105]``.
+
+    Omniglot's drawings are 105x105 pixels: a larger side would only upsample them, at a
+    cost that grows with its square (``image_size=5000`` asks for 51 GB).
+    """
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+        raise ValueError(f"{owner}: image_size must be a positive integer, got {image_size!r}.")
+    if image_size > MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"{owner}: image_size {image_size} is larger than Omniglot's {MAX_IMAGE_SIZE}x"
+            f"{MAX_IMAGE_SIZE} drawings; use at most {MAX_IMAGE_SIZE} (the paper uses 20)."
+        )
+
+
 def shrink(ink: np.ndarray, image_size: int, chunk: int = 2048) -> np.ndarray:
     """Area-resize bool ink maps ``[..., H, W]`` to ``[..., S, S]`` uint8 (255 = ink)."""
     flat = ink.reshape(-1, 1, *ink.shape[-2:])
@@ -97,8 +115,7 @@ def load_omniglot(
         OmniglotNotFoundError: No data found or downloadable.
         OmniglotDataError: A data file is corrupted, truncated or incomplete.
     """
-    if image_size < 1:
-        raise ValueError(f"image_size must be >= 1, got {image_size}.")
+    check_image_size("load_omniglot", image_size)
     sources = resolve_sources(root, cache_dir, download, files, progress)
     key = hashlib.sha256(
         f"v{CACHE_VERSION}|{image_size}|".encode()

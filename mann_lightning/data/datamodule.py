@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .augment import check_jitter
-from .cache import OmniglotArrays, load_omniglot
+from .cache import OmniglotArrays, check_image_size, load_omniglot
 from .episodes import (
     NUM_STRINGS,
     EpisodeBatch,
@@ -121,12 +121,9 @@ class OmniglotEpisodes(EpisodeDataModule):
                 f"labels), got {max_classes}."
             )
         self.max_classes = max_classes
-        for name, value, low in (
-            ("image_size", image_size, 1),
-            ("batch_size", batch_size, 1),
-        ):
-            if value < low:
-                raise ValueError(f"OmniglotEpisodes: {name} must be >= {low}, got {value}.")
+        check_image_size("OmniglotEpisodes", image_size)
+        if batch_size < 1:
+            raise ValueError(f"OmniglotEpisodes: batch_size must be >= 1, got {batch_size}.")
         check_jitter("OmniglotEpisodes", max_translation, max_rotation)
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.image_size, self.batch_size = image_size, batch_size
@@ -148,6 +145,12 @@ class OmniglotEpisodes(EpisodeDataModule):
             "val": val_characters or held_out,
             "test": held_out,
         }
+        if max_classes is not None and max_classes > self._available["train"]:
+            raise ValueError(
+                f"OmniglotEpisodes: max_classes={max_classes} exceeds the "
+                f"{self._available['train']} classes of the training characters of "
+                f"split={split!r}; no episode can have that many classes. Lower max_classes."
+            )
         self.set_episode_shape(num_classes, samples_per_class)
 
     @property

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -134,9 +135,19 @@ def resolve_sources(
             continue
         found = {h: find_half(folder, h) for h in HALVES}
         if all(found.values()):
+            if root is not None and label != "root argument":
+                warnings.warn(
+                    f"Omniglot is not in the given root: {report[0].split(': ', 1)[1]}; "
+                    f"using the copy in {label} {folder} instead. Fix root (or leave it unset) "
+                    "to silence this.",
+                    stacklevel=2,
+                )
             return {h: s for h, s in found.items() if s is not None}
         have = [f"{s.path.name} ({s.kind})" for s in found.values() if s is not None]
-        report.append(f"  - {label}: {folder} ({'only ' + ', '.join(have) if have else 'nothing'})")
+        missing = "" if folder.exists() else ", the folder does not exist"
+        report.append(
+            f"  - {label}: {folder} ({'only ' + ', '.join(have) if have else 'nothing'}{missing})"
+        )
     failure = "download=False"
     if download:
         try:

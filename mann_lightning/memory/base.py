@@ -50,15 +50,7 @@ class Memory(nn.Module, abc.ABC):
         input_size: int | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("memory_size", memory_size),
-            ("word_size", word_size),
-            ("num_reads", num_reads),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{type(self).__name__}: {name} must be a positive integer, got {value!r}."
-                )
+        check_sizes(type(self).__name__, memory_size, word_size, num_reads)
         self.memory_size = memory_size
         self.word_size = word_size
         self.num_reads = num_reads
@@ -138,6 +130,21 @@ class Memory(nn.Module, abc.ABC):
             f"memory_size={self.memory_size}, word_size={self.word_size}, "
             f"num_reads={self.num_reads}"
         )
+
+
+def check_sizes(owner: str, memory_size: object, word_size: object, num_reads: object) -> None:
+    """A clear ``ValueError`` unless the three sizes are positive integers.
+
+    Subclasses call it before their own checks, so that e.g. a negative ``memory_size``
+    is named as such rather than through a comparison with ``num_reads``.
+    """
+    for name, value in (
+        ("memory_size", memory_size),
+        ("word_size", word_size),
+        ("num_reads", num_reads),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}.")
 
 
 def check_eps(owner: str, eps: float) -> float:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Memory, check_eps, cosine_similarity, resolve_device_dtype
+from .base import Memory, check_eps, check_sizes, cosine_similarity, resolve_device_dtype
 from .lrua_function import LRUAStepFunction
 
 
@@ -70,9 +70,10 @@ class LRUAMemory(Memory):
         eps: float = 1e-6,
         write_gate_bias: float | None = None,
     ) -> None:
-        if not 0.0 < gamma <= 1.0:
+        check_sizes("LRUAMemory", memory_size, word_size, num_reads)
+        if not (isinstance(gamma, int | float) and not isinstance(gamma, bool) and 0 < gamma <= 1):
             raise ValueError(f"LRUAMemory: gamma must lie in (0, 1], got {gamma!r}.")
-        if isinstance(num_reads, int) and isinstance(memory_size, int) and num_reads > memory_size:
+        if num_reads > memory_size:
             raise ValueError(
                 f"LRUAMemory: num_reads ({num_reads}) must not exceed memory_size "
                 f"({memory_size}): eq. 6 marks num_reads least-used slots. Use a larger "

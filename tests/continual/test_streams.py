@@ -95,6 +95,7 @@ def test_character_stream_groups_and_held_out_drawers() -> None:
     ("kwargs", "message"),
     [
         ({"groups": [["Latin"], []]}, "group 1 is empty"),
+        ({"groups": []}, "groups is empty: the stream would have no experience"),
         ({"groups": [["Klingon"]]}, "Unknown alphabet 'Klingon'"),
         ({"groups": [["Greek", "Latin"], ["Greek"]]}, "'Greek' appears in groups 0 and 1"),
         ({"groups": [["Latin", 0, "Latin"]]}, "'Latin' appears twice in group 0"),

@@ -201,3 +201,26 @@ def test_the_wandb_demo_config_is_the_demo_plus_the_logger() -> None:
     (logger,) = ours.pop("loggers")
     assert logger["class_path"] == "continual.wandb_logger.StreamWandBLogger"
     assert ours == demo
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "bogus"}, "mode must be 'offline', 'online'"),
+        ({"project_name": "a/b?"}, r"not a valid W&B project.*found / \?"),
+        ({"project_name": ""}, "not a valid W&B project"),
+    ],
+)
+def test_bad_wandb_settings_are_refused_before_the_run(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StreamWandBLogger(**kwargs)
+
+
+def test_a_bad_wandb_mode_in_the_environment_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mann_lightning.errors import UserError
+
+    monkeypatch.setenv("WANDB_MODE", "weird")
+    with pytest.raises(UserError, match="W&B mode 'weird'"):
+        StreamWandBLogger(dir=str(tmp_path)).start()

@@ -59,6 +59,10 @@ def test_properties_without_data() -> None:
         ({"samples_per_class": 0}, "samples_per_class must be >= 1"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"max_translation": 0.9}, "max_translation"),
+        ({"image_size": 106}, "image_size 106 is larger than Omniglot's 105x105"),
+        ({"image_size": 2.5}, "image_size must be a positive integer"),
+        ({"max_classes": 4401}, "max_classes=4401 exceeds the 4400 classes"),
+        ({"max_classes": 1101, "rotations": False}, "max_classes=1101 exceeds the 1100"),
     ],
 )
 def test_invalid_arguments(kwargs: dict[str, object], message: str) -> None:

@@ -105,8 +105,11 @@ def test_resolution_order(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Mo
     assert resolve_sources(first, cache, download=False)["background"].path.parent == first
     assert resolve_sources(None, cache, download=False)["evaluation"].path.parent == second
     monkeypatch.delenv("MANN_DATA_DIR")
-    found = resolve_sources(tmp_path / "nothing", cache, download=False)
+    with pytest.warns(UserWarning, match="not in the given root.*does not exist.*cache folder"):
+        found = resolve_sources(tmp_path / "nothing", cache, download=False)
     assert found["background"].path.parent == cache / "omniglot"
+    with pytest.warns(UserWarning, match="not in the given root"):  # an explicit root is said
+        resolve_sources(tmp_path, cache, download=False)
 
 
 def test_offline_error_names_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

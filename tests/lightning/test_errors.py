@@ -52,9 +52,32 @@ def fit_demo(tmp_path: Path, *overrides: str) -> str:
 
 
 def test_memory_smaller_than_reads(tmp_path: Path) -> None:
-    message = fit_demo(tmp_path, "--model.init_args.memory.init_args.memory_size", "0")
-    assert "num_reads (2) must not exceed memory_size (0)" in message
+    message = fit_demo(tmp_path, "--model.init_args.memory.init_args.memory_size", "1")
+    assert "num_reads (2) must not exceed memory_size (1)" in message
     assert "Union subtypes" not in message
+
+
+@pytest.mark.slow
+def test_non_positive_memory_size_is_named(tmp_path: Path) -> None:
+    message = fit_demo(tmp_path, "--model.init_args.memory.init_args.memory_size=-3")
+    assert "memory_size must be a positive integer, got -3" in message
+
+
+@pytest.mark.slow
+def test_memory_value_of_wrong_type_is_named(tmp_path: Path) -> None:
+    message = fit_demo(tmp_path, "--model.init_args.memory.init_args.memory_size", "abc")
+    assert "memory_size='abc'" in message and "does not fit" in message
+
+
+@pytest.mark.slow
+def test_zero_max_steps_is_refused(tmp_path: Path) -> None:
+    assert "--trainer.max_steps 0 trains nothing" in fit_demo(tmp_path, "--trainer.max_steps=0")
+
+
+@pytest.mark.slow
+def test_image_size_above_the_drawings(tmp_path: Path) -> None:
+    message = fit_demo(tmp_path, "--data.init_args.image_size=5000")
+    assert "image_size 5000 is larger than Omniglot's 105x105" in message
 
 
 def test_more_classes_than_the_split_has(tmp_path: Path) -> None:
@@ -62,7 +85,8 @@ def test_more_classes_than_the_split_has(tmp_path: Path) -> None:
 
 
 def test_negative_image_size(tmp_path: Path) -> None:
-    assert "image_size must be >= 1, got -3" in fit_demo(tmp_path, "--data.init_args.image_size=-3")
+    message = fit_demo(tmp_path, "--data.init_args.image_size=-3")
+    assert "image_size must be a positive integer, got -3" in message
 
 
 def test_value_not_among_choices(tmp_path: Path) -> None:
@@ -233,7 +257,7 @@ def test_traceback_on_request(tmp_path: Path) -> None:
     override = "--model.init_args.memory.init_args.memory_size=0"
     result = mann("fit", "--config", DEMO, override, cwd=tmp_path, env={"MANN_TRACEBACK": "1"})
     assert result.returncode == 1 and "Traceback" in result.stderr
-    assert "num_reads (2) must not exceed memory_size (0)" in result.stderr
+    assert "memory_size must be a positive integer, got 0" in result.stderr
 
 
 # ---------------------------------------------------------------- the rule, in-process

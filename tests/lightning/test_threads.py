@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mann_lightning.cli import main
-from mann_lightning.threads import DEFAULT_THREADS, resolve_threads
+from mann_lightning.threads import DEFAULT_THREADS, apply_threads, available_cores, resolve_threads
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = [
@@ -58,3 +58,10 @@ def test_a_negative_count_is_one_clear_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("mann: error: --threads must be 0"), err
     assert "Traceback" not in "\n".join(err)
+
+
+def test_more_threads_than_cores_warns(restore_threads: None) -> None:
+    cores = available_cores()
+    with pytest.warns(UserWarning, match=f"more than the {cores} cores"):
+        apply_threads(cores + 1)
+    assert torch.get_num_threads() == cores + 1  # told, not overridden

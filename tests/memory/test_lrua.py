@@ -479,6 +479,21 @@ def test_non_positive_sizes(kwargs, name):
         LRUAMemory(**args)
 
 
+@pytest.mark.parametrize("cls", ["LRUAMemory", "SparseLRUAMemory", "NTMMemory"])
+def test_a_negative_memory_size_is_named_before_other_checks(cls):
+    import mann_lightning.memory as memories
+
+    with pytest.raises(ValueError, match=f"{cls}: memory_size must be a positive integer, got -3"):
+        getattr(memories, cls)(memory_size=-3)
+    with pytest.raises(ValueError, match="num_reads must be a positive integer, got True"):
+        getattr(memories, cls)(memory_size=8, num_reads=True)
+
+
+def test_gamma_of_wrong_type():
+    with pytest.raises(ValueError, match="gamma must lie in"):
+        LRUAMemory(8, 4, 2, gamma="high")
+
+
 def test_forward_before_build_raises():
     mem = LRUAMemory(8, 4, 2)
     assert mem.interface is None
