@@ -82,6 +82,50 @@ def mann(
     )
 
 
+def mann_in_process(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """What :func:`mann` returns, from ``main()`` in this process: no 7-second interpreter start.
+
+    Status 2 for a user error, 1 with the traceback on stderr for any other exception; the
+    working folder, the environment, warning filters and torch's thread count are restored.
+    """
+    import contextlib
+    import io
+    import traceback
+    import warnings
+
+    import torch
+
+    from mann_lightning.cli import main
+
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    saved_env, saved_cwd, threads = dict(os.environ), os.getcwd(), torch.get_num_threads()
+    os.environ.pop(TRACEBACK_ENV, None)
+    os.environ.update(env or {})
+    os.chdir(cwd)
+    try:
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
+            try:
+                main([str(arg) for arg in args])
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else 1
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 def error_message(result: subprocess.CompletedProcess[str]) -> str:
     """Check a short user error (status 2, no traceback, hint last) and return its message."""
     stderr = result.stderr

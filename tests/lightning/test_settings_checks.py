@@ -12,6 +12,7 @@ from mann_lightning.memory import Memory
 from mann_lightning.specs import from_spec
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO = ["--config", str(REPO / "configs" / "demo.yaml")]
 
 
 @pytest.mark.parametrize("option", ["max_steps", "max_epochs"])
@@ -35,7 +36,7 @@ def test_no_validation_warns_that_best_is_never_saved(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     args = [
-        "fit", "--config", str(REPO / "configs" / "demo.yaml"), "--trainer.max_steps=1",
+        "fit", *DEMO, "--trainer.max_steps=1",
         "--trainer.logger=false", "--trainer.enable_progress_bar=false",
         "--data.init_args.train_batches_per_epoch=1", "--data.init_args.val_batches=0",
     ]  # fmt: skip
