@@ -146,6 +146,13 @@ class MANNCLI(LightningCLI):
             trainer.callbacks.append(NonFiniteGuard())
         if subcommand == "fit":
             self._warn_no_validation()
+        option = {"validate": "val_batches", "test": "test_batches", "predict": "test_batches"}
+        if getattr(self.datamodule, option.get(subcommand, ""), None) == 0:
+            raise UserError(
+                f"mann {subcommand}: {option[subcommand]} is 0, so there is nothing to "
+                f"{subcommand} (no results would be written); set "
+                f"--data.init_args.{option[subcommand]} to 1 or more."
+            )
 
     def _warn_no_validation(self) -> None:
         """A checkpoint that monitors a validation metric is never written without validation."""

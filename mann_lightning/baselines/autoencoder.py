@@ -138,10 +138,16 @@ def save_autoencoder(model: Autoencoder, path: Path, meta: dict[str, Any]) -> No
 
 def load_autoencoder(path: Path) -> tuple[Autoencoder, dict[str, Any]]:
     """Load a model saved by :func:`save_autoencoder`; returns it (eval mode) and its meta."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    model = Autoencoder(**saved["sizes"])
-    model.load_state_dict(saved["state_dict"])
-    return model.eval(), saved["meta"]
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model = Autoencoder(**saved["sizes"])
+        model.load_state_dict(saved["state_dict"])
+        return model.eval(), saved["meta"]
+    except Exception as error:  # truncated, foreign or not a torch file at all
+        raise ValueError(
+            f"autoencoder {path} is not a model saved by mann-knn ({type(error).__name__}: "
+            f"{error}); delete it or pass another --autoencoder path."
+        ) from error
 
 
 def get_autoencoder(

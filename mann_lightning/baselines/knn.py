@@ -120,7 +120,13 @@ def load_data(config: Path, num_classes: int | None, test_batches: int | None) -
         kwargs["num_classes"] = num_classes
     if test_batches is not None:
         kwargs["test_batches"] = test_batches
-    return OmniglotEpisodes(**kwargs)
+    data = OmniglotEpisodes(**kwargs)
+    if data.test_batches < 1:
+        raise ValueError(
+            f"test_batches is {data.test_batches}: there are no test episodes to score; "
+            "give --test-batches 1 or more."
+        )
+    return data
 
 
 def evaluate(

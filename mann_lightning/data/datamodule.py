@@ -209,6 +209,11 @@ class OmniglotEpisodes(EpisodeDataModule):
                 "accuracy is reported from a class's 2nd presentation, so one drawing per class "
                 "leaves nothing to learn or measure."
             )
+        if num_classes < 2:
+            raise ValueError(
+                f"OmniglotEpisodes: num_classes must be >= 2, got {num_classes}: with one class "
+                "per episode every label is the same, so any model scores 100% without memory."
+            )
         self.num_classes, self.samples_per_class = num_classes, samples_per_class
 
     def batch_signature(self) -> Hashable:

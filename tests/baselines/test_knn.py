@@ -118,6 +118,10 @@ def test_command_on_a_small_test_set(omniglot: Path, tmp_path: Path, capsys) -> 
     # a saved model with other settings is refused, not silently reused
     assert main([*ae_argv, "--autoencoder-epochs", "2"]) == 2
     assert "trained with other settings" in capsys.readouterr().err
+    # a file that is not a saved model is one line, not a traceback
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    assert main([*ae_argv, "--autoencoder", str(tmp_path / "junk.pt")]) == 2
+    assert "is not a model saved by mann-knn" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -127,6 +131,8 @@ def test_command_on_a_small_test_set(omniglot: Path, tmp_path: Path, capsys) -> 
         (["--config", str(STRING_CONFIG), "--features", "colour"], "invalid choice"),
         (["--config", str(REPO / "configs" / "gp_regression_1d.yaml")], "not an Omniglot"),
         (["--config", str(STRING_CONFIG), "--num-classes", "500"], "num_classes=500"),
+        (["--config", str(STRING_CONFIG), "--num-classes", "1"], "num_classes must be >= 2"),
+        (["--config", str(STRING_CONFIG), "--test-batches", "0"], "no test episodes"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(extra: list[str], message: str, capsys) -> None:

@@ -57,6 +57,7 @@ def test_properties_without_data() -> None:
         ({"label_encoding": "binary"}, "Unknown label_encoding 'binary'"),
         ({"split": "random"}, "Unknown split 'random'"),
         ({"samples_per_class": 0}, "samples_per_class must be >= 1"),
+        ({"num_classes": 1}, "num_classes must be >= 2"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"max_translation": 0.9}, "max_translation"),
         ({"image_size": 106}, "image_size 106 is larger than Omniglot's 105x105"),

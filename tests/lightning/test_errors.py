@@ -196,6 +196,19 @@ def test_compile_is_not_part_of_the_architecture(trained: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.parametrize(
+    ("subcommand", "option"),
+    [("test", "test_batches"), ("validate", "val_batches"), ("predict", "test_batches")],
+)
+def test_evaluating_no_batches_is_refused(trained: Path, subcommand: str, option: str) -> None:
+    ckpt = "runs/tiny/checkpoints/last.ckpt"
+    override = f"--data.init_args.{option}=0"
+    result = mann_in_process(
+        subcommand, "--config", "tiny.yaml", "--ckpt_path", ckpt, override, cwd=trained
+    )
+    assert f"{option} is 0, so there is nothing to {subcommand}" in error_message(result)
+
+
 def test_evaluating_an_untrained_model_is_refused(trained: Path) -> None:
     message = error_message(mann_in_process("test", "--config", "tiny.yaml", cwd=trained))
     assert "needs a trained model" in message and "--allow_untrained" in message
