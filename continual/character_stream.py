@@ -11,6 +11,7 @@ from typing import Literal
 import torch
 
 from mann_lightning.data import load_omniglot
+from mann_lightning.data.cache import check_image_size
 
 from .streams import Half, _OmniglotStream, character_dataset, half_rows, split_held_out
 
@@ -66,6 +67,7 @@ class OmniglotCharacterStream(_OmniglotStream):
             raise ValueError(f"Unknown held_out={held_out!r}; use 'characters' or 'drawers'.")
         if held_out == "characters" and not 0 < held_out_fraction < 1:
             raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}.")
+        check_image_size(type(self).__name__, image_size)
         arrays = load_omniglot(root, cache_dir, image_size, download)
         num_drawers = arrays.images.shape[1]
         if held_out == "drawers" and not 1 <= held_out_drawers < num_drawers:

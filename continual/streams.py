@@ -36,6 +36,7 @@ from torch import Tensor
 
 from mann_lightning.data import OmniglotArrays, load_omniglot, rotate90
 from mann_lightning.data.augment import check_jitter
+from mann_lightning.data.cache import check_image_size
 from mann_lightning.data.splits import NUM_CHARACTERS
 
 Half = Literal["all", "background", "evaluation"]
@@ -133,6 +134,7 @@ class OmniglotAlphabetStream(_OmniglotStream):
             raise ValueError(
                 f"alphabets_per_experience must be >= 1, got {alphabets_per_experience}."
             )
+        check_image_size(type(self).__name__, image_size)
         arrays = load_omniglot(root, cache_dir, image_size, download)
         generator = torch.Generator().manual_seed(seed)
         if groups is None:

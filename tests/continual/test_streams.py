@@ -102,6 +102,7 @@ def test_character_stream_groups_and_held_out_drawers() -> None:
         ({"alphabets_per_experience": 10, "num_experiences": 9}, "num_experiences=9"),
         ({"held_out_fraction": 1.0}, "held_out_fraction"),
         ({"alphabets": "cyrillic"}, "Unknown alphabets"),
+        ({"image_size": 200}, "OmniglotAlphabetStream: image_size 200 is larger than"),
     ],
 )
 def test_bad_alphabet_groupings_are_clear_errors(kwargs: dict, message: str, omniglot) -> None:
