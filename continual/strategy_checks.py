@@ -51,6 +51,8 @@ def check_strategy_supported(name: str) -> None:
 def check_run_options(cfg: Namespace) -> None:
     """The seed and the strategy's device, before anything is seeded or written."""
     check_seed("--seed", cfg.seed)
+    for name in ("seed", "eval_seed"):  # the same range as every other seed of the run
+        check_seed(f"--episodes.{name}", getattr(getattr(cfg, "episodes", None), name, None))
     device = getattr(getattr(cfg.strategy, "init_args", None), "device", None)
     if device is None:
         return

@@ -155,6 +155,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, capsys, omniglot, one_threa
         capsys, [*base, "--plugins", '[{"class_path": "my.Plugin"}]'], "No module named 'my'"
     )
     one_line_error(capsys, [*base, "--episodes.num_classes", "300"], "num_classes=300")
+    one_line_error(capsys, [*base, "--episodes.eval_seed=-5"], "--episodes.eval_seed must be in")
     groups = '{"class_path": "continual.OmniglotAlphabetStream", "init_args": {"groups": [["Latin"], []]}}'
     one_line_error(capsys, [*base, "--benchmark", groups], "group 1 is empty")
     # the strategy's own sizes (Avalanche takes 0 epochs silently, and a minibatch size
