@@ -26,6 +26,7 @@ from .errors import UserError, check_seed, is_user_error, run_console, user_mess
 from .guards import NonFiniteGuard
 from .module import MANNModule
 from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint
+from .settings_checks import check_evaluation_data, check_trainer_settings
 from .threads import apply_threads
 
 #: ``--ckpt_path`` values Lightning resolves itself.
@@ -144,31 +145,7 @@ class MANNCLI(LightningCLI):
             isinstance(c, NonFiniteGuard) for c in trainer.callbacks
         ):
             trainer.callbacks.append(NonFiniteGuard())
-        if subcommand == "fit":
-            self._warn_no_validation()
-        option = {"validate": "val_batches", "test": "test_batches", "predict": "test_batches"}
-        if getattr(self.datamodule, option.get(subcommand, ""), None) == 0:
-            raise UserError(
-                f"mann {subcommand}: {option[subcommand]} is 0, so there is nothing to "
-                f"{subcommand} (no results would be written); set "
-                f"--data.init_args.{option[subcommand]} to 1 or more."
-            )
-
-    def _warn_no_validation(self) -> None:
-        """A checkpoint that monitors a validation metric is never written without validation."""
-        trainer = self.trainer
-        no_val = (
-            getattr(self.datamodule, "val_batches", None) == 0 or trainer.limit_val_batches == 0
-        )
-        for callback in trainer.checkpoint_callbacks if no_val else []:
-            monitor = getattr(callback, "monitor", None)
-            if monitor and monitor.startswith("val"):
-                rank_zero_warn(
-                    f"No validation runs (val_batches 0 or limit_val_batches 0), so the "
-                    f"checkpoint callback monitoring {monitor} never saves "
-                    f"{callback.filename or 'its best'}.ckpt: only last.ckpt (if save_last) is "
-                    "written. Set val_batches >= 1, or test with --ckpt_path last."
-                )
+        check_evaluation_data(subcommand, self.trainer, self.datamodule)
 
     def _checkpoint_folders(self) -> list[Path]:
         return [Path(cb.dirpath) for cb in self.trainer.checkpoint_callbacks if cb.dirpath]
@@ -240,22 +217,6 @@ class MANNCLI(LightningCLI):
 
     def after_predict(self) -> None:
         self._finish_wandb()
-
-
-def check_trainer_settings(config: Any, subcommand: str | None = None) -> None:
-    """Settings Lightning takes and then fails on deep inside (a traceback), or ignores."""
-    trainer = config.get("trainer") or {}
-    for option in ("max_steps", "max_epochs"):
-        if subcommand == "fit" and trainer.get(option) == 0:
-            raise UserError(
-                f"--trainer.{option} 0 trains nothing (Lightning stops before the first step "
-                "and saves no checkpoint): give a positive count, or -1 for no limit."
-            )
-    accumulate = trainer.get("accumulate_grad_batches")
-    if isinstance(accumulate, int) and accumulate < 1:
-        raise UserError(
-            f"--trainer.accumulate_grad_batches must be >= 1 (1: no accumulation), got {accumulate}."
-        )
 
 
 def _parser_kwargs() -> dict[str, Any]:

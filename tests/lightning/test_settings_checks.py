@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mann_lightning.cli import check_trainer_settings, main
+from mann_lightning.cli import main
 from mann_lightning.errors import UserError
 from mann_lightning.memory import Memory
+from mann_lightning.settings_checks import check_trainer_settings
 from mann_lightning.specs import from_spec
 
 REPO = Path(__file__).resolve().parents[2]

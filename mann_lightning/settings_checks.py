@@ -1,0 +1,75 @@
+"""Run settings that Lightning accepts and then ignores, or fails on deep inside.
+
+Each check runs in :class:`~mann_lightning.cli.MANNCLI` before any training or evaluation,
+so a setting that cannot do what the user asked for ends ``mann`` with one line
+(:class:`~mann_lightning.errors.UserError`) or, where it may be meant, warns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning import LightningDataModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
+
+from .errors import UserError
+
+#: The data-module attribute that holds the batches each evaluating subcommand runs.
+EVALUATION_BATCHES = {"validate": "val_batches", "test": "test_batches", "predict": "test_batches"}
+
+
+def check_trainer_settings(config: Any, subcommand: str | None = None) -> None:
+    """Trainer settings of the parsed config that train nothing or fail inside Lightning.
+
+    Args:
+        config: The subcommand's parsed config (``trainer`` section read).
+        subcommand: ``fit``, ``validate``, ``test`` or ``predict``.
+
+    Raises:
+        UserError: ``max_steps``/``max_epochs`` 0 in ``fit``; ``accumulate_grad_batches`` < 1.
+    """
+    trainer = config.get("trainer") or {}
+    for option in ("max_steps", "max_epochs"):
+        if subcommand == "fit" and trainer.get(option) == 0:
+            raise UserError(
+                f"--trainer.{option} 0 trains nothing (Lightning stops before the first step "
+                "and saves no checkpoint): give a positive count, or -1 for no limit."
+            )
+    accumulate = trainer.get("accumulate_grad_batches")
+    if isinstance(accumulate, int) and accumulate < 1:
+        raise UserError(
+            f"--trainer.accumulate_grad_batches must be >= 1 (1: no accumulation), got {accumulate}."
+        )
+
+
+def check_evaluation_data(
+    subcommand: str, trainer: Trainer, datamodule: LightningDataModule | None
+) -> None:
+    """Batches the subcommand needs: none to evaluate is an error, none to validate a warning.
+
+    Raises:
+        UserError: ``validate``/``test``/``predict`` with 0 of its batches (nothing would be
+            evaluated and no results written).
+    """
+    option = EVALUATION_BATCHES.get(subcommand)
+    if option is not None and getattr(datamodule, option, None) == 0:
+        raise UserError(
+            f"mann {subcommand}: {option} is 0, so there is nothing to {subcommand} (no results "
+            f"would be written); set --data.init_args.{option} to 1 or more."
+        )
+    if subcommand == "fit":
+        warn_no_validation(trainer, datamodule)
+
+
+def warn_no_validation(trainer: Trainer, datamodule: LightningDataModule | None) -> None:
+    """A checkpoint that monitors a validation metric is never written without validation."""
+    no_val = getattr(datamodule, "val_batches", None) == 0 or trainer.limit_val_batches == 0
+    for callback in trainer.checkpoint_callbacks if no_val else []:
+        monitor = getattr(callback, "monitor", None)
+        if monitor and monitor.startswith("val"):
+            rank_zero_warn(
+                f"No validation runs (val_batches 0 or limit_val_batches 0), so the checkpoint "
+                f"callback monitoring {monitor} never saves "
+                f"{getattr(callback, 'filename', None) or 'its best'}.ckpt: only last.ckpt (if "
+                "save_last) is written. Set val_batches >= 1, or test with --ckpt_path last."
+            )
