@@ -47,6 +47,12 @@ from mann_lightning.errors import UserError
 SIDE_FILE = "wandb-run.json"
 #: The x axis of every chart: the strategy's training iteration of the logged values.
 X_AXIS = "trainer/iterations"
+
+
+class WandBSettingsError(UserError, ValueError):
+    """A W&B setting ``wandb.init`` would refuse: a bad value, told before the run starts."""
+
+
 MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")  # what wandb.init takes
 PROJECT_FORBIDDEN = "/\\#?%:"
 
@@ -114,11 +120,7 @@ class StreamWandBLogger(WandBLogger):
             self.import_wandb()
         kwargs = {k: v for k, v in self.init_kwargs.items() if v is not None}
         kwargs.setdefault("mode", self.mode or os.environ.get("WANDB_MODE", "offline"))
-        if kwargs["mode"] not in MODES:
-            raise UserError(
-                f"W&B mode {kwargs['mode']!r} (from $WANDB_MODE or params) is not one of "
-                f"{', '.join(MODES[:3])}: fix it, or set the logger's mode."
-            )
+        check_wandb_mode(kwargs["mode"], "from $WANDB_MODE or params")
         folder = Path(self.dir) if self.dir else self.run_dir
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -132,10 +134,7 @@ class StreamWandBLogger(WandBLogger):
                 kwargs["config"] = yaml.safe_load(config.read_text())
         if run_id is not None:
             kwargs.update(id=run_id, resume="allow")
-        try:
-            self.run = self.wandb.init(**kwargs)
-        except self.wandb.errors.UsageError as error:  # e.g. a bad $WANDB_MODE
-            raise UserError(f"W&B refused its settings: {error}") from error
+        self.run = self.wandb.init(**kwargs)  # its UsageError is a user error (errors.py)
         self.run.define_metric(X_AXIS)
         self.run.define_metric("*", step_metric=X_AXIS)
         self.step = self.record.get("step", -1) + 1
@@ -220,15 +219,22 @@ class StreamWandBLogger(WandBLogger):
 
 def check_wandb_settings(project_name: str, mode: str | None) -> None:
     """Refuse a mode or project name ``wandb.init`` would refuse later, with a traceback."""
-    if mode is not None and mode not in MODES:
-        raise ValueError(
-            f"StreamWandBLogger: mode must be 'offline', 'online' (after `wandb login`) or "
-            f"'disabled', or null for $WANDB_MODE (else offline); got {mode!r}."
-        )
+    if mode is not None:
+        check_wandb_mode(mode, "the logger's mode")
     found = sorted(set(PROJECT_FORBIDDEN) & set(project_name))
     if not project_name or len(project_name) > 128 or found:
         raise ValueError(
             f"StreamWandBLogger: project_name {project_name!r} is not a valid W&B project: "
             f"1 to 128 characters, none of {' '.join(PROJECT_FORBIDDEN)}"
             + (f" (found {' '.join(found)})." if found else ".")
+        )
+
+
+def check_wandb_mode(mode: str, where: str) -> None:
+    """A :class:`WandBSettingsError` for a mode ``wandb.init`` refuses (with a traceback)."""
+    if mode not in MODES:
+        raise WandBSettingsError(
+            f"W&B mode {mode!r} ({where}) is not valid: StreamWandBLogger: mode must be "
+            "'offline', 'online' (after `wandb login`) or 'disabled', or null for $WANDB_MODE "
+            "(else offline)."
         )

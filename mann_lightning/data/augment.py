@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-@functools.lru_cache(maxsize=16)
 def check_jitter(owner: str, max_translation: float, max_rotation: float) -> None:
     """A clear ``ValueError`` unless ``0 <= max_translation <= 0.5`` (of the side) and
     ``0 <= max_rotation <= 180`` (degrees); NaN fails both."""
@@ -25,6 +24,7 @@ def check_jitter(owner: str, max_translation: float, max_rotation: float) -> Non
         )
 
 
+@functools.lru_cache(maxsize=16)
 def rot90_indices(size: int, device: torch.device | str = "cpu") -> Tensor:
     """Gather maps ``[4, size * size]``: ``flat[idx[k]]`` is ``torch.rot90(image, k)`` flattened."""
     base = torch.arange(size * size, device=device).view(size, size)

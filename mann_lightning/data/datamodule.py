@@ -203,17 +203,14 @@ class OmniglotEpisodes(EpisodeDataModule):
             check_episode_shape(
                 num_classes, samples_per_class, self._available[key], self.label_encoding, where
             )
-        if samples_per_class < 2:  # the paper's task: metrics start at the 2nd presentation
-            raise ValueError(
-                f"OmniglotEpisodes: samples_per_class must be >= 2, got {samples_per_class}: "
-                "accuracy is reported from a class's 2nd presentation, so one drawing per class "
-                "leaves nothing to learn or measure."
-            )
-        if num_classes < 2:
-            raise ValueError(
-                f"OmniglotEpisodes: num_classes must be >= 2, got {num_classes}: with one class "
-                "per episode every label is the same, so any model scores 100% without memory."
-            )
+        for name, value, why in (  # the paper's task needs both, beyond what can be drawn
+            ("samples_per_class", samples_per_class, "accuracy is reported from a class's 2nd "
+             "presentation, so one drawing per class leaves nothing to learn or measure"),
+            ("num_classes", num_classes, "with one class per episode every label is the same, "
+             "so any model scores 100% without memory"),
+        ):  # fmt: skip
+            if value < 2:
+                raise ValueError(f"OmniglotEpisodes: {name} must be >= 2, got {value}: {why}.")
         self.num_classes, self.samples_per_class = num_classes, samples_per_class
 
     def batch_signature(self) -> Hashable:

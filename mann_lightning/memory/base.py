@@ -147,6 +147,13 @@ def check_sizes(owner: str, memory_size: object, word_size: object, num_reads: o
             raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}.")
 
 
+def check_gamma(owner: str, gamma: object) -> float:
+    """The usage decay ``gamma`` of eq. 5 if it lies in ``(0, 1]``, else a clear ``ValueError``."""
+    if not (isinstance(gamma, int | float) and not isinstance(gamma, bool) and 0 < gamma <= 1):
+        raise ValueError(f"{owner}: gamma must lie in (0, 1], got {gamma!r}.")
+    return float(gamma)
+
+
 def check_eps(owner: str, eps: float) -> float:
     """``eps`` of eq. 2 if it is a positive finite number, else a clear ``ValueError`` (zero
     makes a zero memory's similarity 0/0, a negative value can divide by zero)."""

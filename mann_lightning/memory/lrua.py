@@ -20,7 +20,14 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Memory, check_eps, check_sizes, cosine_similarity, resolve_device_dtype
+from .base import (
+    Memory,
+    check_eps,
+    check_gamma,
+    check_sizes,
+    cosine_similarity,
+    resolve_device_dtype,
+)
 from .lrua_function import LRUAStepFunction
 
 
@@ -71,15 +78,13 @@ class LRUAMemory(Memory):
         write_gate_bias: float | None = None,
     ) -> None:
         check_sizes("LRUAMemory", memory_size, word_size, num_reads)
-        if not (isinstance(gamma, int | float) and not isinstance(gamma, bool) and 0 < gamma <= 1):
-            raise ValueError(f"LRUAMemory: gamma must lie in (0, 1], got {gamma!r}.")
         if num_reads > memory_size:
             raise ValueError(
                 f"LRUAMemory: num_reads ({num_reads}) must not exceed memory_size "
                 f"({memory_size}): eq. 6 marks num_reads least-used slots. Use a larger "
                 "memory_size or fewer reads."
             )
-        self.gamma = gamma
+        self.gamma = check_gamma("LRUAMemory", gamma)
         self.eps = check_eps("LRUAMemory", eps)
         if write_gate_bias is not None and not abs(write_gate_bias) < float("inf"):
             raise ValueError(f"LRUAMemory: write_gate_bias must be finite, got {write_gate_bias}.")

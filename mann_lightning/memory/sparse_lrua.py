@@ -30,7 +30,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Memory, check_eps, check_sizes, resolve_device_dtype
+from .base import Memory, check_eps, check_gamma, check_sizes, resolve_device_dtype
 from .sparse_lrua_function import SparseLRUAStepFunction, select
 
 _TAG = "_sparse_lrua_latest"  # on a memory buffer: (frontier of its latest state, _version)
@@ -111,8 +111,6 @@ class SparseLRUAMemory(Memory):
     ) -> None:
         name = type(self).__name__
         check_sizes(name, memory_size, word_size, num_reads)
-        if not (isinstance(gamma, int | float) and not isinstance(gamma, bool) and 0 < gamma <= 1):
-            raise ValueError(f"{name}: gamma must lie in (0, 1], got {gamma!r}.")
         if num_reads > memory_size:
             raise ValueError(
                 f"{name}: num_reads ({num_reads}) must not exceed memory_size ({memory_size})."
@@ -121,7 +119,7 @@ class SparseLRUAMemory(Memory):
             raise ValueError(f"{name}: k must be an integer in [1, memory_size], got {k!r}.")
         if scan not in ("auto", "window", "full"):
             raise ValueError(f"{name}: scan must be 'auto', 'window' or 'full', got {scan!r}.")
-        self.gamma = gamma
+        self.gamma = check_gamma(name, gamma)
         self.k = k
         self.scan = scan
         self.eps = check_eps("SparseLRUAMemory", eps)
