@@ -22,6 +22,7 @@ def records(path: Path, timeout: float = 60.0) -> list[bytes]:
     Waits up to ``timeout`` seconds for the ``exit`` record (written when the run finishes)
     and for the file to stop growing; fails with the record types seen if it never comes.
     """
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2
 
     deadline = time.monotonic() + timeout
@@ -29,11 +30,14 @@ def records(path: Path, timeout: float = 60.0) -> list[bytes]:
         size = path.stat().st_size
         payloads = _read(path)
         kinds = []
-        for payload in payloads:
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(payload)
-            kinds.append(record.WhichOneof("record_type"))
-        if "exit" in kinds and path.stat().st_size == size:
+        try:
+            for payload in payloads:
+                record = wandb_internal_pb2.Record()
+                record.ParseFromString(payload)
+                kinds.append(record.WhichOneof("record_type"))
+        except DecodeError:  # the last record is still being written: read again
+            kinds.append("partial")
+        if "exit" in kinds and "partial" not in kinds and path.stat().st_size == size:
             return payloads
         if time.monotonic() > deadline:
             raise AssertionError(f"{path}: no exit record after {timeout} s; records: {kinds}")
