@@ -65,11 +65,13 @@ def end_to_end_ms(
     plain: bool = False,
     device: str = "cpu",
     prefetch: bool = True,
+    fused: bool = True,
 ) -> float:
     """Median milliseconds per ``mann fit`` training step over ``steps`` steps; ``plain``
     swaps in the straightforward autograd LRUA (``straightforward_lrua.py``); ``prefetch``
-    False draws every batch in line, before its step (as ``mann fit`` did before prefetching)."""
-    model, data = build(compile_mode, plain, prefetch)
+    False draws every batch in line, before its step (as ``mann fit`` did before prefetching);
+    ``fused`` False runs eager LRUA steps op by op (no C++ kernel)."""
+    model, data = build(compile_mode, plain, prefetch, fused)
     return 1000 * statistics.median(fit_seconds(model, data, steps, warmup, device))
 
 
@@ -79,13 +81,15 @@ class Setting(NamedTuple):
     compile_mode: str = "none"
     plain: bool = False
     prefetch: bool = True
+    fused: bool = True  # eager LRUA steps through the fused C++ kernel (memory/fused_lrua.py)
 
 
 SETTINGS: dict[str, Setting] = {
     "compiled": Setting("episode"),
     "eager": Setting("none"),
+    "eager, op-by-op": Setting("none", fused=False),
     "straightforward": Setting("none", plain=True),
-    "before (eager, in line)": Setting("none", prefetch=False),
+    "before (eager, in line)": Setting("none", prefetch=False, fused=False),
 }
 
 
@@ -112,7 +116,7 @@ def interleaved_ms(
 
 
 def build(
-    compile_mode: str = "none", plain: bool = False, prefetch: bool = True
+    compile_mode: str = "none", plain: bool = False, prefetch: bool = True, fused: bool = True
 ) -> tuple[MANNClassifier, OmniglotEpisodes]:
     """The paper's 5-way MANN and its Omniglot episodes, as ``mann fit`` builds them."""
     pl.seed_everything(0, verbose=False)
@@ -124,7 +128,9 @@ def build(
         prefetch=prefetch,
     )
     model = MANNClassifier(
-        memory=(StraightforwardLRUA if plain else LRUAMemory)(128, 40, 4),
+        memory=StraightforwardLRUA(128, 40, 4)
+        if plain
+        else LRUAMemory(128, 40, 4, fused_kernel=fused),
         controller="lstm",
         controller_size=200,
         optimizer="rmsprop",
@@ -165,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plain", action="store_true", help="the straightforward LRUA")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
+        "--op-by-op", action="store_true", help="eager LRUA steps without the fused C++ kernel"
+    )
+    parser.add_argument(
         "--in-line", action="store_true", help="draw batches in line (no prefetch thread)"
     )
     parser.add_argument(
@@ -193,7 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     print("| compile | ms/step | episodes/s |\n|---|---|---|")
     for mode in args.compile:
         ms = end_to_end_ms(
-            mode, args.steps, plain=args.plain, device=args.device, prefetch=not args.in_line
+            mode,
+            args.steps,
+            plain=args.plain,
+            device=args.device,
+            prefetch=not args.in_line,
+            fused=not args.op_by_op,
         )
         print(f"| {mode} | {ms:.1f} | {16000 / ms:.0f} |", flush=True)
 

@@ -28,7 +28,17 @@ from .base import (
     cosine_similarity,
     resolve_device_dtype,
 )
+from .fused_lrua import fused_step, use_fused
+from .least_used import least_used_weights, least_used_weights_by_argmin, least_used_weights_by_sort
 from .lrua_function import LRUAStepFunction
+
+__all__ = [
+    "LRUAMemory",
+    "LRUAState",
+    "least_used_weights",
+    "least_used_weights_by_argmin",
+    "least_used_weights_by_sort",
+]
 
 
 class LRUAState(NamedTuple):
@@ -65,6 +75,11 @@ class LRUAMemory(Memory):
         write_gate_bias: Initial bias of the pre-sigmoid write gates ``alpha`` (eq. 7);
             ``None`` keeps ``nn.Linear``'s default. Negative values start the heads writing
             mostly to the least-used slots, positive ones to the slots read last.
+        fused_kernel: Run eqs. 7, 8 and 2-4 of a CPU step as one C++ kernel per direction
+            (:mod:`~mann_lightning.memory.fused_lrua`; the same function, faster) in eager
+            steps. Falls back to the op-by-op step, with one log line, where the kernel cannot
+            be built; other devices and dtypes, autocast and ``torch.compile`` (which fuses
+            the plain ops itself) always use that step.
     """
 
     def __init__(
@@ -76,6 +91,7 @@ class LRUAMemory(Memory):
         input_size: int | None = None,
         eps: float = 1e-6,
         write_gate_bias: float | None = None,
+        fused_kernel: bool = True,
     ) -> None:
         check_sizes("LRUAMemory", memory_size, word_size, num_reads)
         if num_reads > memory_size:
@@ -89,6 +105,11 @@ class LRUAMemory(Memory):
         if write_gate_bias is not None and not abs(write_gate_bias) < float("inf"):
             raise ValueError(f"LRUAMemory: write_gate_bias must be finite, got {write_gate_bias}.")
         self.write_gate_bias = write_gate_bias
+        if not isinstance(fused_kernel, bool):
+            raise ValueError(
+                f"LRUAMemory: fused_kernel must be true or false, got {fused_kernel!r}."
+            )
+        self.fused_kernel = fused_kernel
         super().__init__(memory_size, word_size, num_reads, input_size)
 
     @property
@@ -157,6 +178,14 @@ class LRUAMemory(Memory):
             # Under torch.compile the equations as plain ops: the compiler fuses them and
             # derives the backward itself, faster than tracing the hand-written node.
             return self.plain_step(keys, alpha, prev_state)
+        if self.fused_kernel and use_fused(keys, memory):
+            # eqs. 7, 8, 2-4 as one C++ kernel per direction (see fused_lrua.py).
+            reads, memory, read_weights, write_weights = fused_step(
+                keys, torch.sigmoid(alpha), memory, read_weights, least_used,
+                torch.argmin(usage, dim=-1), self.eps,
+            )  # fmt: skip
+            usage, least_used = self.usage_step(usage, read_weights, write_weights)
+            return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
         # The memory math runs in the state's precision even under autocast (a bf16 memory
         # would lose the small additions of eq. 8); keys may arrive in bf16.
         dtype = torch.promote_types(keys.dtype, memory.dtype)
@@ -224,41 +253,3 @@ class LRUAMemory(Memory):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, gamma={self.gamma}"
-
-
-def least_used_weights(usage: Tensor, n: int) -> Tensor:
-    """``w^lu_t`` of eq. 6: 1.0 on the ``n`` slots of smallest usage, 0.0 elsewhere.
-
-    Ties go to the lower slot index. Eagerly one stable sort; under ``torch.compile`` ``n``
-    passes of ``argmin`` (which returns the first of equal minima), which the compiler fuses
-    into a few loops over ``[batch, slots]`` where a sort stays a library call (1.03x per
-    compiled training step at batch 16, ``benchmarks/compile_options.py``). Both give the
-    same weights (``tests/memory/test_lrua.py``).
-
-    Args:
-        usage: ``w^u_t``, ``[batch, slots]``.
-        n: Number of slots to mark (``num_reads``).
-
-    Returns:
-        ``[batch, slots]``, in ``usage``'s dtype.
-    """
-    if torch.compiler.is_compiling():
-        return least_used_weights_by_argmin(usage, n)
-    return least_used_weights_by_sort(usage, n)
-
-
-def least_used_weights_by_sort(usage: Tensor, n: int) -> Tensor:
-    """:func:`least_used_weights` as one stable sort (ties: the lower slot index first)."""
-    order = torch.sort(usage, dim=-1, stable=True).indices[:, :n]
-    return torch.zeros_like(usage).scatter_(1, order, 1.0)
-
-
-def least_used_weights_by_argmin(usage: Tensor, n: int) -> Tensor:
-    """:func:`least_used_weights` as ``n`` rounds of ``argmin``, each masking the slot it found."""
-    marked = torch.zeros_like(usage)
-    remaining = usage
-    for _ in range(n):
-        slot = remaining.argmin(-1, keepdim=True)
-        marked = marked.scatter(1, slot, 1.0)
-        remaining = remaining.scatter(1, slot, float("inf"))
-    return marked

@@ -1,0 +1,205 @@
+"""LRUA's eqs. 7, 8 and 2-4 as one C++ kernel per direction for eager CPU steps (``csrc/``).
+
+The op-by-op step (:class:`~mann_lightning.memory.lrua_function.LRUAStepFunction`) runs some
+fifteen operators per step, each over the whole batch of ``[N, W]`` memories, with batched
+products of tiny ``[H, W] x [W, N]`` matrices. The kernel does a step's forward in one pass
+over each episode's memory (kept in cache) and its backward in two, with the four heads'
+dot products sharing each load of a row. It is registered as the ``torch.ops.mann_lrua``
+operators with fake (shape) implementations and FLOP counts, and differentiated by
+:class:`FusedLRUAFunction`. Eager
+training steps of the paper's MANN got 1.1-1.3x faster (docs/performance.md); inside a
+compiled episode the kernel measured no faster than the plain ops the compiler fuses, so
+compiled steps keep those.
+
+The kernel is built on first use (:mod:`~mann_lightning.memory.kernel_build`, 10-20 s once
+per machine, with the C++ compiler ``torch.compile`` also needs). Where it cannot be built,
+one log line says why and the LRUA runs its op-by-op step, which computes the same function
+(``tests/memory/test_fused_lrua.py``). ``MANN_FUSED_LRUA=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from . import kernel_build
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("csrc") / "lrua_step.cpp"  # includes the csrc/*.h kernels
+_STATE: dict[str, Any] = {"loaded": None, "reason": None}
+
+
+def fused_lrua_available() -> bool:
+    """Whether the fused kernel is loaded, building it on the first call (see module doc)."""
+    if _STATE["loaded"] is None:
+        reason = _load()
+        _STATE["loaded"], _STATE["reason"] = reason is None, reason
+        if reason is not None:
+            log.warning("Fused LRUA kernel unavailable (%s); using the op-by-op step.", reason)
+    return bool(_STATE["loaded"])
+
+
+def use_fused(keys: Tensor, memory: Tensor) -> bool:
+    """Whether a step on these tensors can take the fused kernel (CPU, float32/64, no autocast)."""
+    return (
+        not torch.compiler.is_compiling()  # compiled steps keep the plain ops (no build there)
+        and keys.device.type == "cpu"
+        and memory.device.type == "cpu"
+        and keys.dtype == memory.dtype
+        and keys.dtype in (torch.float32, torch.float64)
+        and not torch.is_autocast_enabled("cpu")
+        and fused_lrua_available()
+    )
+
+
+def fused_step(
+    keys: Tensor,
+    gate: Tensor,
+    memory: Tensor,
+    read_weights: Tensor,
+    least_used: Tensor,
+    erase: Tensor,
+    eps: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Eqs. 7, 8, 2-4 of one step, differentiable in keys, gate, memory and read_weights.
+
+    Args:
+        keys: ``k_t``, ``[batch, heads, word]``.
+        gate: ``sigmoid(alpha)``, ``[batch, heads]`` (eq. 7).
+        memory: ``M_{t-1}``, ``[batch, slots, word]``.
+        read_weights: ``w^r_{t-1}``, ``[batch, heads, slots]``.
+        least_used: ``w^lu_{t-1}``, ``[batch, slots]`` (no gradient).
+        erase: Index of the slot zeroed before the write, ``[batch]`` int64.
+        eps: Stabiliser of eq. 2.
+
+    Returns:
+        ``(r_t [B, H, W], M_t [B, N, W], w^r_t [B, H, N], w^w_t [B, H, N])``.
+    """
+    dtype = keys.dtype
+    return FusedLRUAFunction.apply(
+        keys, gate.to(dtype), memory, read_weights.to(dtype), least_used.to(dtype), erase, eps
+    )
+
+
+class FusedLRUAFunction(torch.autograd.Function):
+    """The two operators as one autograd node (a plain ``autograd.Function``: about 0.1 ms per
+    step less than the generated wrapper of ``torch.library.register_autograd``)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, keys: Tensor, gate: Tensor, memory: Tensor, read_weights: Tensor,
+        least_used: Tensor, erase: Tensor, eps: float,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+        outputs = torch.ops.mann_lrua.forward(
+            keys, gate, memory, read_weights, least_used, erase, eps
+        )
+        reads, new_memory, new_read_weights, write_weights, similarity, memory_norm = outputs
+        ctx.eps = eps
+        ctx.save_for_backward(
+            keys, gate, read_weights, least_used, erase, new_memory, new_read_weights,
+            write_weights, similarity, memory_norm,
+        )  # fmt: skip
+        return reads, new_memory, new_read_weights, write_weights
+
+    @staticmethod
+    @once_differentiable  # a second derivative through the kernel is an error, not zeros
+    def backward(
+        ctx: Any, g_reads: Tensor | None, g_memory: Tensor | None, g_rw: Tensor | None,
+        g_ww: Tensor | None,
+    ) -> tuple[Tensor | None, ...]:  # fmt: skip
+        saved = ctx.saved_tensors
+        keys, read_weights, new_memory = saved[0], saved[2], saved[5]
+        g_keys, g_gate, g_prev_memory, g_prev_rw = torch.ops.mann_lrua.backward(
+            torch.zeros_like(keys) if g_reads is None else g_reads,
+            torch.zeros_like(new_memory) if g_memory is None else g_memory,
+            torch.zeros_like(read_weights) if g_rw is None else g_rw,
+            torch.zeros_like(read_weights) if g_ww is None else g_ww,
+            *saved,
+            ctx.eps,
+        )
+        return g_keys, g_gate, g_prev_memory, g_prev_rw, None, None, None
+
+
+def _load() -> str | None:
+    """Build (if needed) and load the kernel; the reason it is unavailable, or None."""
+    if os.environ.get("MANN_FUSED_LRUA", "1") == "0":
+        return "MANN_FUSED_LRUA=0"
+    if hasattr(torch.ops, "mann_lrua") and hasattr(torch.ops.mann_lrua, "forward"):
+        return None
+    if platform.system() != "Linux":
+        return f"built on Linux only, this is {platform.system()}"
+    compiler = kernel_build.find_compiler()
+    if compiler is None:
+        return "no C++ compiler (g++ or c++) on PATH"
+    try:
+        torch.ops.load_library(str(kernel_build.build_library(SOURCE, compiler)))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        lines = str(error).strip().splitlines() or [""]
+        return f"{type(error).__name__}: {lines[0][:300]}"
+    _register_python_parts()
+    return None
+
+
+def _register_python_parts() -> None:
+    """Shapes for tracing (fake tensors) and FLOP counts of the C++ operators (the autograd
+    formula is :class:`FusedLRUAFunction`)."""
+
+    @torch.library.register_fake("mann_lrua::forward")
+    def _forward_fake(
+        keys: Tensor, gate: Tensor, memory: Tensor, read_weights: Tensor, *rest: Any
+    ) -> tuple[Tensor, ...]:
+        batch, heads, slots = read_weights.shape
+        return (
+            keys.new_empty(keys.shape),
+            memory.new_empty(memory.shape),
+            keys.new_empty(batch, heads, slots),
+            keys.new_empty(batch, heads, slots),
+            keys.new_empty(batch, heads, slots),
+            keys.new_empty(batch, slots),
+        )
+
+    @torch.library.register_fake("mann_lrua::backward")
+    def _backward_fake(
+        g_reads: Tensor, g_memory: Tensor, g_rw: Tensor, g_ww: Tensor, keys: Tensor,
+        gate: Tensor, read_weights: Tensor, *rest: Any,
+    ) -> tuple[Tensor, ...]:  # fmt: skip
+        return (
+            keys.new_empty(keys.shape),
+            gate.new_empty(gate.shape),
+            g_memory.new_empty(g_memory.shape),
+            read_weights.new_empty(read_weights.shape),
+        )
+
+    _register_flop_formulas()
+
+
+def _register_flop_formulas() -> None:
+    """Count the kernels' products as the op-by-op step's batched matmuls, for
+    ``torch.utils.flop_counter`` (the benchmarks' floor): per step and batch element
+    ``2 H N W`` FLOPs for each of eq. 8's write, eq. 2's dots and eq. 4's reads, and six such
+    products backward."""
+    try:
+        from torch.utils.flop_counter import register_flop_formula
+    except ImportError:  # pragma: no cover - older torch
+        return
+
+    def product(keys_shape: Any, memory_shape: Any) -> int:
+        batch, heads, word = keys_shape
+        return 2 * batch * heads * memory_shape[1] * word
+
+    @register_flop_formula(torch.ops.mann_lrua.forward)
+    def _forward_flops(keys: Any, gate: Any, memory: Any, *args: Any, **kwargs: Any) -> int:
+        return 3 * product(keys, memory)
+
+    @register_flop_formula(torch.ops.mann_lrua.backward)
+    def _backward_flops(g_reads: Any, g_memory: Any, *args: Any, **kwargs: Any) -> int:
+        return 6 * product(g_reads, g_memory)

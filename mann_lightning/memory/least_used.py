@@ -1,0 +1,44 @@
+"""Eq. 6 of the LRUA memory: the ``n`` least-used slots, eagerly by a sort, compiled by argmin."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def least_used_weights(usage: Tensor, n: int) -> Tensor:
+    """``w^lu_t`` of eq. 6: 1.0 on the ``n`` slots of smallest usage, 0.0 elsewhere.
+
+    Ties go to the lower slot index. Eagerly one stable sort; under ``torch.compile`` ``n``
+    passes of ``argmin`` (which returns the first of equal minima), which the compiler fuses
+    into a few loops over ``[batch, slots]`` where a sort stays a library call (1.03x per
+    compiled training step at batch 16, ``benchmarks/compile_options.py``). Both give the
+    same weights (``tests/memory/test_lrua.py``).
+
+    Args:
+        usage: ``w^u_t``, ``[batch, slots]``.
+        n: Number of slots to mark (``num_reads``).
+
+    Returns:
+        ``[batch, slots]``, in ``usage``'s dtype.
+    """
+    if torch.compiler.is_compiling():
+        return least_used_weights_by_argmin(usage, n)
+    return least_used_weights_by_sort(usage, n)
+
+
+def least_used_weights_by_sort(usage: Tensor, n: int) -> Tensor:
+    """:func:`least_used_weights` as one stable sort (ties: the lower slot index first)."""
+    order = torch.sort(usage, dim=-1, stable=True).indices[:, :n]
+    return torch.zeros_like(usage).scatter_(1, order, 1.0)
+
+
+def least_used_weights_by_argmin(usage: Tensor, n: int) -> Tensor:
+    """:func:`least_used_weights` as ``n`` rounds of ``argmin``, each masking the slot it found."""
+    marked = torch.zeros_like(usage)
+    remaining = usage
+    for _ in range(n):
+        slot = remaining.argmin(-1, keepdim=True)
+        marked = marked.scatter(1, slot, 1.0)
+        remaining = remaining.scatter(1, slot, float("inf"))
+    return marked

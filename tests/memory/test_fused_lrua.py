@@ -1,0 +1,170 @@
+"""The fused C++ LRUA kernel against the op-by-op step: same values and gradients (float64)."""
+
+from __future__ import annotations
+
+import logging
+import stat
+
+import pytest
+import torch
+
+from mann_lightning.memory import fused_lrua, kernel_build
+from mann_lightning.memory.fused_lrua import fused_lrua_available, fused_step
+from mann_lightning.memory.lrua import LRUAMemory
+from mann_lightning.memory.lrua_function import LRUAStepFunction
+
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    pytest.mark.skipif(not fused_lrua_available(), reason="the fused kernel could not be built"),
+]
+
+
+def _inputs(batch: int, heads: int, slots: int, word: int, dtype: torch.dtype) -> tuple:
+    gen = torch.Generator().manual_seed(batch * 1000 + heads * 100 + word)
+    keys = torch.randn(batch, heads, word, generator=gen, dtype=dtype)
+    gate = torch.rand(batch, heads, generator=gen, dtype=dtype)
+    memory = torch.randn(batch, slots, word, generator=gen, dtype=dtype)
+    memory[0, 1] = 0.0  # a zero row: its norm's gradient is taken as 0
+    read_weights = torch.softmax(torch.randn(batch, heads, slots, generator=gen, dtype=dtype), -1)
+    least_used = torch.zeros(batch, slots, dtype=dtype)
+    least_used[:, :heads] = 1.0
+    erase = torch.randint(slots, (batch,), generator=gen)
+    grads = [t.requires_grad_() for t in (keys, gate, memory, read_weights)]
+    return (*grads, least_used, erase)
+
+
+def _reference(keys, gate, memory, read_weights, least_used, erase, eps):
+    word = keys.shape[-1]
+    return LRUAStepFunction.apply(
+        keys, gate.unsqueeze(-1), memory, read_weights, least_used.unsqueeze(1),
+        erase.view(-1, 1, 1).expand(-1, 1, word), eps,
+    )  # fmt: skip
+
+
+# heads 4 with word 16, 20 or 40 (float64: 4, 5, 10 vectors) take the vectorised path, the
+# others the general loops.
+@pytest.mark.parametrize("heads,word", [(4, 16), (4, 20), (4, 40), (3, 5), (1, 7), (6, 8), (4, 12)])
+def test_one_step_matches_the_autograd_function(heads: int, word: int) -> None:
+    inputs = _inputs(3, heads, 9, word, torch.float64)
+    ours = fused_step(*inputs, 1e-6)
+    ref = _reference(*inputs, 1e-6)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    upstream = [torch.randn_like(t) for t in ours]
+    ours_g = torch.autograd.grad(ours, inputs[:4], upstream)
+    ref_g = torch.autograd.grad(ref, inputs[:4], upstream)
+    for a, b in zip(ours_g, ref_g, strict=True):
+        torch.testing.assert_close(a, b.view_as(a), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("heads,word", [(4, 20), (2, 3)])
+def test_gradcheck(heads: int, word: int) -> None:
+    keys, gate, memory, read_weights, least_used, erase = _inputs(2, heads, 5, word, torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda k, g, m, r: fused_step(k, g, m, r, least_used, erase, 1e-6),
+        (keys, gate, memory, read_weights),
+    )
+
+
+@pytest.mark.parametrize("dtype,word,tol", [(torch.float64, 20, 1e-10), (torch.float32, 40, 1e-4)])
+def test_an_episode_matches_the_op_by_op_memory(dtype: torch.dtype, word: int, tol: float) -> None:
+    """Several steps from a zero memory: reads, state and gradients into the interface layer."""
+    torch.manual_seed(0)
+    fused = LRUAMemory(16, word, 4, input_size=12).to(dtype)
+    plain = LRUAMemory(16, word, 4, input_size=12, fused_kernel=False).to(dtype)
+    plain.load_state_dict(fused.state_dict())
+    hidden = torch.randn(3, 6, 12, dtype=dtype, requires_grad=True)
+    results = []
+    for memory in (fused, plain):
+        state = memory.initial_state(3, dtype=dtype)
+        reads = []
+        for t in range(6):
+            r, state = memory(hidden[:, t], state)
+            reads.append(r)
+        loss = torch.stack(reads).square().sum() + state.memory.sum() + state.read_weights.sum()
+        grads = torch.autograd.grad(loss, [hidden, *memory.parameters()])
+        results.append((torch.stack(reads), state, grads))
+    (reads_a, state_a, grads_a), (reads_b, state_b, grads_b) = results
+    torch.testing.assert_close(reads_a, reads_b, rtol=tol, atol=tol)
+    for a, b in zip(state_a, state_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    assert all(torch.isfinite(g).all() for g in grads_a)
+
+
+def test_the_kernel_refuses_mismatched_shapes() -> None:
+    keys, gate, memory, read_weights, least_used, erase = _inputs(2, 4, 5, 20, torch.float64)
+    with torch.no_grad():
+        with pytest.raises(RuntimeError, match="read_weights must be"):
+            torch.ops.mann_lrua.forward(keys, gate, memory, read_weights[:, :, :3], least_used,
+                                        erase, 1e-6)  # fmt: skip
+        with pytest.raises(RuntimeError, match="erase index"):
+            torch.ops.mann_lrua.forward(keys, gate, memory, read_weights, least_used,
+                                        torch.tensor([0, 5]), 1e-6)  # fmt: skip
+
+
+def test_a_failing_compiler_is_one_clear_error(tmp_path, monkeypatch) -> None:
+    """What the fallback log line reports when the build fails: the compiler's first error."""
+    compiler = tmp_path / "broken-c++"
+    compiler.write_text("#!/bin/sh\necho 'x.cpp:1:1: error: no such header' >&2\nexit 1\n")
+    compiler.chmod(compiler.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("MANN_KERNEL_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "src" / "k.cpp"
+    source.parent.mkdir()
+    source.write_text("int x;\n")
+    with pytest.raises(RuntimeError, match="broken-c\\+\\+ failed: .*error: no such header"):
+        kernel_build.build_library(source, str(compiler), [])
+    assert not any(p.suffix == ".so" for p in (tmp_path / "cache").iterdir())
+
+
+def test_unavailable_kernel_logs_one_line_and_the_memory_still_works(monkeypatch, caplog) -> None:
+    monkeypatch.setitem(fused_lrua._STATE, "loaded", None)
+    monkeypatch.setattr(fused_lrua, "_load", lambda: "no C++ compiler (g++ or c++) on PATH")
+    with caplog.at_level(logging.WARNING, logger="mann_lightning.memory.fused_lrua"):
+        assert not fused_lrua_available()
+        assert not fused_lrua_available()
+    assert [r.getMessage() for r in caplog.records] == [
+        "Fused LRUA kernel unavailable (no C++ compiler (g++ or c++) on PATH); "
+        "using the op-by-op step."
+    ]
+    memory = LRUAMemory(8, 5, 2, input_size=4)
+    reads, _ = memory(torch.randn(2, 4), memory.initial_state(2))
+    assert reads.shape == (2, 2, 5)
+
+
+def test_the_switch_off_variable(monkeypatch) -> None:
+    monkeypatch.setenv("MANN_FUSED_LRUA", "0")
+    assert fused_lrua._load() == "MANN_FUSED_LRUA=0"
+
+
+def test_fused_kernel_must_be_a_bool() -> None:
+    with pytest.raises(ValueError, match="fused_kernel must be true or false"):
+        LRUAMemory(8, 5, 2, fused_kernel="yes")  # type: ignore[arg-type]
+
+
+def test_a_second_derivative_is_refused() -> None:
+    keys, gate, memory, read_weights, least_used, erase = _inputs(2, 4, 5, 20, torch.float64)
+    reads = fused_step(keys, gate, memory, read_weights, least_used, erase, 1e-6)[0]
+    (g_keys,) = torch.autograd.grad(reads.square().sum(), keys, create_graph=True)
+    with pytest.raises(RuntimeError, match="not have been used|once_differentiable|twice"):
+        torch.autograd.grad(g_keys.sum(), keys)
+
+
+def test_float32_step_is_as_close_as_float32_allows() -> None:
+    """The polynomial exp of the softmax and the vector sums: float32 within a few ulps."""
+    inputs = _inputs(8, 4, 128, 40, torch.float32)
+    ours = fused_step(*inputs, 1e-6)
+    ref = _reference(*(t.double() if t.is_floating_point() else t for t in inputs), 1e-6)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a.double(), b, rtol=2e-6, atol=2e-6)
+
+
+def test_nan_keys_give_nan_reads_as_the_op_by_op_step() -> None:
+    keys, gate, memory, read_weights, least_used, erase = _inputs(2, 4, 5, 20, torch.float64)
+    with torch.no_grad():
+        keys[0, 1, 3] = float("nan")
+        ours = fused_step(keys, gate, memory, read_weights, least_used, erase, 1e-6)
+        ref = _reference(keys, gate, memory, read_weights, least_used, erase, 1e-6)
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.equal(a.isnan(), b.isnan())
