@@ -52,24 +52,13 @@ MANN_INLINE T hsum(V<T> v) {
 }
 
 template <typename T, int64_t NV>
-void forward_fast(const T* keys, const T* gate, const T* memory, const T* prev_rw, const T* lu,
-                  const int64_t* erase, double eps_d, T* reads, T* new_memory, T* rw, T* ww,
-                  T* sim, T* mnorm, int64_t B, int64_t N) {
+void forward_fast(const ForwardArgs<T>& a) {
+  const int64_t B = a.B, N = a.N;
   constexpr int64_t H = 4, L = lanes<T>(), W = NV * L;
-  const T eps = static_cast<T>(eps_d);
+  const T eps = a.eps;
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      const T* k = keys + b * H * W;
-      const T* g = gate + b * H;
-      const T* m0 = memory + b * N * W;
-      const T* r0 = prev_rw + b * H * N;
-      const T* l = lu + b * N;
-      T* m = new_memory + b * N * W;
-      T* wr = rw + b * H * N;
-      T* wwb = ww + b * H * N;
-      T* s = sim + b * H * N;
-      T* mn = mnorm + b * N;
-      const int64_t e = erase[b];
+      const auto [k, g, m0, r0, l, m, wr, wwb, s, mn, rd, e] = ForwardEpisode<T>(a, b);
       V<T> kv[H][NV];
       T knorm[H];
       for (int64_t h = 0; h < H; ++h) {
@@ -122,39 +111,23 @@ void forward_fast(const T* keys, const T* gate, const T* memory, const T* prev_r
         }
       }
       for (int64_t h = 0; h < H; ++h) {
-        for (int64_t j = 0; j < NV; ++j) vstore<T>(reads + b * H * W + h * W + j * L, acc[h][j]);
+        for (int64_t j = 0; j < NV; ++j) vstore<T>(rd + h * W + j * L, acc[h][j]);
       }
     }
   });
 }
 
 template <typename T, int64_t NV>
-void backward_fast(const T* g_reads, const T* g_mem, const T* g_rw, const T* g_ww,
-                   const T* keys, const T* gate, const T* prev_rw, const T* lu,
-                   const int64_t* erase, const T* m_all, const T* rw, const T* ww, const T* sim,
-                   const T* mnorm, double eps_d, T* gk_out, T* gg_out, T* gm_out, T* grw_out,
-                   int64_t B, int64_t N) {
+void backward_fast(const BackwardArgs<T>& a) {
+  const int64_t B = a.B, N = a.N;
   constexpr int64_t H = 4, L = lanes<T>(), W = NV * L;
-  const T eps = static_cast<T>(eps_d);
+  const T eps = a.eps;
   const T tiny = std::numeric_limits<T>::min();
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> gw(H * N), gdots(H * N), cm(N);
     for (int64_t b = begin; b < end; ++b) {
-      const T* k = keys + b * H * W;
-      const T* g = gate + b * H;
-      const T* r0 = prev_rw + b * H * N;
-      const T* l = lu + b * N;
-      const T* m = m_all + b * N * W;
-      const T* wr = rw + b * H * N;
-      const T* wwb = ww + b * H * N;
-      const T* s = sim + b * H * N;
-      const T* mn = mnorm + b * N;
-      const T* gr = g_reads + b * H * W;
-      const T* grw = g_rw + b * H * N;
-      const T* gwwin = g_ww + b * H * N;
-      const T* gin = g_mem + b * N * W;
-      const int64_t e = erase[b];
-      T* gm = gm_out + b * N * W;
+      const auto [k, g, r0, l, m, wr, wwb, s, mn, gr, grw, gwwin, gin, gko, ggo, gm, grwo, e] =
+          BackwardEpisode<T>(a, b);
       V<T> kv[H][NV], grv[H][NV], gk[H][NV] = {};
       T knorm[H], rowsum[H] = {}, gknorm[H] = {};
       for (int64_t h = 0; h < H; ++h) {
@@ -200,14 +173,14 @@ void backward_fast(const T* g_reads, const T* g_mem, const T* g_rw, const T* g_w
       // Into M_t, then eq. 8 into w^w and the keys; the erased row gets no gradient.
       for (int64_t n = 0; n < N; ++n) {
         const T c = cm[n] / std::max(mn[n], tiny);
-        const T a[H] = {wr[n], wr[N + n], wr[2 * N + n], wr[3 * N + n]};
+        const T wn[H] = {wr[n], wr[N + n], wr[2 * N + n], wr[3 * N + n]};
         const T d[H] = {gdots[n], gdots[N + n], gdots[2 * N + n], gdots[3 * N + n]};
         const T w[H] = {wwb[n], wwb[N + n], wwb[2 * N + n], wwb[3 * N + n]};
         V<T> e0 = {}, e1 = {}, e2 = {}, e3 = {};
         for (int64_t j = 0; j < NV; ++j) {
           const V<T> r = vload<T>(m + n * W + j * L);
           V<T> x = vload<T>(gin + n * W + j * L) + c * r;
-          for (int64_t h = 0; h < H; ++h) x += a[h] * grv[h][j] + d[h] * kv[h][j];
+          for (int64_t h = 0; h < H; ++h) x += wn[h] * grv[h][j] + d[h] * kv[h][j];
           for (int64_t h = 0; h < H; ++h) gk[h][j] += d[h] * r + w[h] * x;
           e0 += kv[0][j] * x;
           e1 += kv[1][j] * x;
@@ -219,18 +192,18 @@ void backward_fast(const T* g_reads, const T* g_mem, const T* g_rw, const T* g_w
         for (int64_t h = 0; h < H; ++h) {
           const int64_t i = h * N + n;
           const T gww = gwwin[i] + v[h];
-          grw_out[b * H * N + i] = gww * g[h];  // eq. 7
+          grwo[i] = gww * g[h];  // eq. 7
           gdots[i] = gww * (r0[i] - l[n]);      // reused: g_gate's terms
         }
       }
       for (int64_t h = 0; h < H; ++h) {
         const T c = gknorm[h] / std::max(knorm[h], tiny);
         for (int64_t j = 0; j < NV; ++j) {
-          vstore<T>(gk_out + b * H * W + h * W + j * L, gk[h][j] + c * kv[h][j]);
+          vstore<T>(gko + h * W + j * L, gk[h][j] + c * kv[h][j]);
         }
         T gg = 0;
         for (int64_t n = 0; n < N; ++n) gg += gdots[h * N + n];
-        gg_out[b * H + h] = gg;
+        ggo[h] = gg;
       }
     }
   });

@@ -3,6 +3,8 @@
 
 #include <ATen/Parallel.h>
 
+#include "lrua_args.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -116,24 +118,13 @@ MANN_INLINE void softmax_row(const T* s, T* w, int64_t n) {
 }
 
 template <typename T>
-void forward_kernel(const T* keys, const T* gate, const T* memory, const T* prev_rw,
-                    const T* lu, const int64_t* erase, double eps_d, T* reads, T* new_memory,
-                    T* rw, T* ww, T* sim, T* mnorm, int64_t B, int64_t H, int64_t N, int64_t W) {
-  const T eps = static_cast<T>(eps_d);
+void forward_kernel(const ForwardArgs<T>& a) {
+  const int64_t B = a.B, H = a.H, N = a.N, W = a.W;
+  const T eps = a.eps;
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> knorm(H), acc(H * W);
     for (int64_t b = begin; b < end; ++b) {
-      const T* k = keys + b * H * W;
-      const T* g = gate + b * H;
-      const T* m0 = memory + b * N * W;
-      const T* r0 = prev_rw + b * H * N;
-      const T* l = lu + b * N;
-      T* m = new_memory + b * N * W;
-      T* wr = rw + b * H * N;
-      T* wwb = ww + b * H * N;
-      T* s = sim + b * H * N;
-      T* mn = mnorm + b * N;
-      const int64_t e = erase[b];
+      const auto [k, g, m0, r0, l, m, wr, wwb, s, mn, rd, e] = ForwardEpisode<T>(a, b);
       for (int64_t h = 0; h < H; ++h) knorm[h] = std::sqrt(dot(k + h * W, k + h * W, W));
       // eq. 7 (w^w), eq. 8 (M_t), the norms and scaled dots of eq. 2, row by row.
       for (int64_t n = 0; n < N; ++n) {
@@ -156,45 +147,31 @@ void forward_kernel(const T* keys, const T* gate, const T* memory, const T* prev
       }
       // eq. 3 (softmax over slots), eq. 4 (reads).
       for (int64_t h = 0; h < H; ++h) softmax_row(s + h * N, wr + h * N, N);  // eq. 3
-      T* a = acc.data();
-      for (int64_t i = 0; i < H * W; ++i) a[i] = 0;
+      std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t n = 0; n < N; ++n) {
         const T* row = m + n * W;
         for (int64_t h = 0; h < H; ++h) {
           const T wn = wr[h * N + n];
-          for (int64_t i = 0; i < W; ++i) a[h * W + i] += wn * row[i];
+          for (int64_t i = 0; i < W; ++i) acc[h * W + i] += wn * row[i];
         }
       }
-      std::copy(a, a + H * W, reads + b * H * W);
+      std::copy(acc.begin(), acc.end(), rd);
     }
   });
 }
 
 template <typename T>
-void backward_kernel(const T* g_reads, const T* g_mem, const T* g_rw, const T* g_ww,
-                     const T* keys, const T* gate, const T* prev_rw, const T* lu,
-                     const int64_t* erase, const T* m_all, const T* rw, const T* ww,
-                     const T* sim, const T* mnorm, double eps_d, T* gk_out, T* gg_out,
-                     T* gm_out, T* grw_out, int64_t B, int64_t H, int64_t N, int64_t W) {
-  const T eps = static_cast<T>(eps_d);
+void backward_kernel(const BackwardArgs<T>& a) {
+  const int64_t B = a.B, H = a.H, N = a.N, W = a.W;
+  const T eps = a.eps;
   const T tiny = std::numeric_limits<T>::min();
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> knorm(H), gknorm(H), rowsum(H), gw(H * N), gdots(H * N), gwwb(H * N);
     std::vector<T> cm(N);
     for (int64_t b = begin; b < end; ++b) {
-      const T* k = keys + b * H * W;
-      const T* g = gate + b * H;
-      const T* r0 = prev_rw + b * H * N;
-      const T* l = lu + b * N;
-      const T* m = m_all + b * N * W;
-      const T* wr = rw + b * H * N;
-      const T* wwb = ww + b * H * N;
-      const T* s = sim + b * H * N;
-      const T* mn = mnorm + b * N;
-      const T* gr = g_reads + b * H * W;
-      const int64_t e = erase[b];
-      T* gk = gk_out + b * H * W;
-      T* gm = gm_out + b * N * W;
+      const auto [k, g, r0, l, m, wr, wwb, s, mn, gr, grw, gwwin, gin, gko, ggo, gm, grwo, e] =
+          BackwardEpisode<T>(a, b);
+      T* gk = gko;
       for (int64_t h = 0; h < H; ++h) {
         knorm[h] = std::sqrt(dot(k + h * W, k + h * W, W));
         rowsum[h] = 0;
@@ -205,7 +182,7 @@ void backward_kernel(const T* g_reads, const T* g_mem, const T* g_rw, const T* g
         const T* row = m + n * W;
         dots(gr, row, H, W, gw.data() + n, N);
         for (int64_t h = 0; h < H; ++h) {
-          const T v = g_rw[b * H * N + h * N + n] + gw[h * N + n];
+          const T v = grw[h * N + n] + gw[h * N + n];
           gw[h * N + n] = v;
           rowsum[h] += wr[h * N + n] * v;
         }
@@ -230,14 +207,14 @@ void backward_kernel(const T* g_reads, const T* g_mem, const T* g_rw, const T* g
       for (int64_t n = 0; n < N; ++n) {
         const T* row = m + n * W;
         T* grow = gm + n * W;
-        const T* gin = g_mem + b * N * W + n * W;
-        for (int64_t i = 0; i < W; ++i) grow[i] = gin[i] + cm[n] * row[i];
+        const T* gin_row = gin + n * W;
+        for (int64_t i = 0; i < W; ++i) grow[i] = gin_row[i] + cm[n] * row[i];
         for (int64_t h = 0; h < H; ++h) {
-          const T a = wr[h * N + n];
+          const T a_hn = wr[h * N + n];
           const T d = gdots[h * N + n];
           const T* grh = gr + h * W;
           const T* kh = k + h * W;
-          for (int64_t i = 0; i < W; ++i) grow[i] += a * grh[i] + d * kh[i];
+          for (int64_t i = 0; i < W; ++i) grow[i] += a_hn * grh[i] + d * kh[i];
         }
         for (int64_t h = 0; h < H; ++h) {
           const T d = gdots[h * N + n];
@@ -246,7 +223,7 @@ void backward_kernel(const T* g_reads, const T* g_mem, const T* g_rw, const T* g
           for (int64_t i = 0; i < W; ++i) gkh[i] += d * row[i] + w_hn * grow[i];
         }
         dots(k, grow, H, W, gwwb.data() + n, N);
-        for (int64_t h = 0; h < H; ++h) gwwb[h * N + n] += g_ww[b * H * N + h * N + n];
+        for (int64_t h = 0; h < H; ++h) gwwb[h * N + n] += gwwin[h * N + n];
         if (n == e) {
           for (int64_t i = 0; i < W; ++i) grow[i] = 0;
         }
@@ -261,9 +238,9 @@ void backward_kernel(const T* g_reads, const T* g_mem, const T* g_rw, const T* g
         for (int64_t n = 0; n < N; ++n) {
           const int64_t i = h * N + n;
           gg += gwwb[i] * (r0[i] - l[n]);
-          grw_out[b * H * N + i] = gwwb[i] * g[h];
+          grwo[i] = gwwb[i] * g[h];
         }
-        gg_out[b * H + h] = gg;
+        ggo[h] = gg;
       }
     }
   });

@@ -90,24 +90,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lrua_forward(
   Tensor sim = at::empty({B, H, N}, keys.options());
   Tensor mnorm = at::empty({B, N}, keys.options());
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "mann_lrua_forward", [&] {
-    if (H == 4 && W % lanes<scalar_t>() == 0) {
-      const int64_t nv = W / lanes<scalar_t>();
-      auto fast = nv == 4 ? forward_fast<scalar_t, 4>
-                : nv == 5 ? forward_fast<scalar_t, 5>
-                : nv == 10 ? forward_fast<scalar_t, 10> : nullptr;
-      if (fast != nullptr) {
-        fast(keys.data_ptr<scalar_t>(), gate.data_ptr<scalar_t>(), memory.data_ptr<scalar_t>(),
-             prev_rw.data_ptr<scalar_t>(), lu.data_ptr<scalar_t>(), erase.data_ptr<int64_t>(), eps,
-             reads.data_ptr<scalar_t>(), new_memory.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(),
-             ww.data_ptr<scalar_t>(), sim.data_ptr<scalar_t>(), mnorm.data_ptr<scalar_t>(), B, N);
-        return;
-      }
-    }
-    forward_kernel<scalar_t>(
-        keys.data_ptr<scalar_t>(), gate.data_ptr<scalar_t>(), memory.data_ptr<scalar_t>(),
-        prev_rw.data_ptr<scalar_t>(), lu.data_ptr<scalar_t>(), erase.data_ptr<int64_t>(), eps,
-        reads.data_ptr<scalar_t>(), new_memory.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(),
-        ww.data_ptr<scalar_t>(), sim.data_ptr<scalar_t>(), mnorm.data_ptr<scalar_t>(), B, H, N, W);
+    using T = scalar_t;
+    const mann_lrua::ForwardArgs<T> args{
+        keys.data_ptr<T>(), gate.data_ptr<T>(), memory.data_ptr<T>(), prev_rw.data_ptr<T>(),
+        lu.data_ptr<T>(), erase.data_ptr<int64_t>(), static_cast<T>(eps), reads.data_ptr<T>(),
+        new_memory.data_ptr<T>(), rw.data_ptr<T>(), ww.data_ptr<T>(), sim.data_ptr<T>(),
+        mnorm.data_ptr<T>(), B, H, N, W};
+    const int64_t nv = W % lanes<T>() == 0 && H == 4 ? W / lanes<T>() : 0;
+    auto kernel = nv == 4 ? forward_fast<T, 4>
+                : nv == 5 ? forward_fast<T, 5>
+                : nv == 10 ? forward_fast<T, 10> : forward_kernel<T>;
+    kernel(args);
   });
   return {reads, new_memory, rw, ww, sim, mnorm};
 }
@@ -130,30 +123,18 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lrua_backward(
   Tensor g_keys = at::empty_like(keys), g_gate = at::empty_like(gate);
   Tensor g_memory = at::empty_like(m), g_prev_rw = at::empty_like(prev_rw);
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "mann_lrua_backward", [&] {
-    if (H == 4 && W % lanes<scalar_t>() == 0) {
-      const int64_t nv = W / lanes<scalar_t>();
-      auto fast = nv == 4 ? backward_fast<scalar_t, 4>
-                : nv == 5 ? backward_fast<scalar_t, 5>
-                : nv == 10 ? backward_fast<scalar_t, 10> : nullptr;
-      if (fast != nullptr) {
-        fast(g_reads.data_ptr<scalar_t>(), g_mem.data_ptr<scalar_t>(), g_rw.data_ptr<scalar_t>(),
-             g_ww.data_ptr<scalar_t>(), keys.data_ptr<scalar_t>(), gate.data_ptr<scalar_t>(),
-             prev_rw.data_ptr<scalar_t>(), lu.data_ptr<scalar_t>(), erase.data_ptr<int64_t>(),
-             m.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(), ww.data_ptr<scalar_t>(),
-             sim.data_ptr<scalar_t>(), mnorm.data_ptr<scalar_t>(), eps,
-             g_keys.data_ptr<scalar_t>(), g_gate.data_ptr<scalar_t>(),
-             g_memory.data_ptr<scalar_t>(), g_prev_rw.data_ptr<scalar_t>(), B, N);
-        return;
-      }
-    }
-    backward_kernel<scalar_t>(
-        g_reads.data_ptr<scalar_t>(), g_mem.data_ptr<scalar_t>(), g_rw.data_ptr<scalar_t>(),
-        g_ww.data_ptr<scalar_t>(), keys.data_ptr<scalar_t>(), gate.data_ptr<scalar_t>(),
-        prev_rw.data_ptr<scalar_t>(), lu.data_ptr<scalar_t>(), erase.data_ptr<int64_t>(),
-        m.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(), ww.data_ptr<scalar_t>(),
-        sim.data_ptr<scalar_t>(), mnorm.data_ptr<scalar_t>(), eps, g_keys.data_ptr<scalar_t>(),
-        g_gate.data_ptr<scalar_t>(), g_memory.data_ptr<scalar_t>(),
-        g_prev_rw.data_ptr<scalar_t>(), B, H, N, W);
+    using T = scalar_t;
+    const mann_lrua::BackwardArgs<T> args{
+        g_reads.data_ptr<T>(), g_mem.data_ptr<T>(), g_rw.data_ptr<T>(), g_ww.data_ptr<T>(),
+        keys.data_ptr<T>(), gate.data_ptr<T>(), prev_rw.data_ptr<T>(), lu.data_ptr<T>(),
+        erase.data_ptr<int64_t>(), m.data_ptr<T>(), rw.data_ptr<T>(), ww.data_ptr<T>(),
+        sim.data_ptr<T>(), mnorm.data_ptr<T>(), static_cast<T>(eps), g_keys.data_ptr<T>(),
+        g_gate.data_ptr<T>(), g_memory.data_ptr<T>(), g_prev_rw.data_ptr<T>(), B, H, N, W};
+    const int64_t nv = W % lanes<T>() == 0 && H == 4 ? W / lanes<T>() : 0;
+    auto kernel = nv == 4 ? backward_fast<T, 4>
+                : nv == 5 ? backward_fast<T, 5>
+                : nv == 10 ? backward_fast<T, 10> : backward_kernel<T>;
+    kernel(args);
   });
   return {g_keys, g_gate, g_memory, g_prev_rw};
 }
