@@ -35,14 +35,14 @@ from . import kernel_build
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "lrua_step.cpp"  # includes the csrc/*.h kernels
-_STATE: dict[str, Any] = {"loaded": None, "reason": None}
+_STATE: dict[str, bool | None] = {"loaded": None}
 
 
 def fused_lrua_available() -> bool:
     """Whether the fused kernel is loaded, building it on the first call (see module doc)."""
     if _STATE["loaded"] is None:
         reason = _load()
-        _STATE["loaded"], _STATE["reason"] = reason is None, reason
+        _STATE["loaded"] = reason is None
         if reason is not None:
             log.warning("Fused LRUA kernel unavailable (%s); using the op-by-op step.", reason)
     return bool(_STATE["loaded"])

@@ -178,35 +178,43 @@ class LRUAMemory(Memory):
             # Under torch.compile the equations as plain ops: the compiler fuses them and
             # derives the backward itself, faster than tracing the hand-written node.
             return self.plain_step(keys, alpha, prev_state)
+        # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6).
+        erase = torch.argmin(usage, dim=-1)
         if self.fused_kernel and use_fused(keys, memory):
             # eqs. 7, 8, 2-4 as one C++ kernel per direction (see fused_lrua.py).
-            reads, memory, read_weights, write_weights = fused_step(
-                keys, torch.sigmoid(alpha), memory, read_weights, least_used,
-                torch.argmin(usage, dim=-1), self.eps,
-            )  # fmt: skip
-            usage, least_used = self.usage_step(usage, read_weights, write_weights)
-            return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
+            gate = torch.sigmoid(alpha)
+            step = fused_step(keys, gate, memory, read_weights, least_used, erase, self.eps)
+        else:
+            step = self._function_step(keys, alpha, memory, read_weights, least_used, erase)
+        reads, memory, read_weights, write_weights = step
+        usage, least_used = self.usage_step(usage, read_weights, write_weights)
+        return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
+
+    def _function_step(
+        self,
+        keys: Tensor,
+        alpha: Tensor,
+        memory: Tensor,
+        read_weights: Tensor,
+        least_used: Tensor,
+        erase: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Eqs. 7, 8, 2-4 as :class:`LRUAStepFunction` (any device, dtype, autocast)."""
         # The memory math runs in the state's precision even under autocast (a bf16 memory
         # would lose the small additions of eq. 8); keys may arrive in bf16.
         dtype = torch.promote_types(keys.dtype, memory.dtype)
-        # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6).
-        erase = torch.argmin(usage, dim=-1).view(-1, 1, 1).expand(-1, 1, memory.shape[-1])
         gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
         autocast = torch.is_autocast_enabled(keys.device.type)
         with torch.autocast(keys.device.type, enabled=False) if autocast else nullcontext():
-            # eqs. 7, 8, 2-4 as one autograd node (see lrua_function.py).
-            reads, memory, read_weights, write_weights = LRUAStepFunction.apply(
+            return LRUAStepFunction.apply(
                 keys.to(dtype),
                 gate,
                 memory.to(dtype),
                 read_weights.to(dtype),
                 least_used.to(dtype).unsqueeze(1),
-                erase,
+                erase.view(-1, 1, 1).expand(-1, 1, memory.shape[-1]),
                 self.eps,
             )
-
-        usage, least_used = self.usage_step(usage, read_weights, write_weights)
-        return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
 
     def plain_step(
         self, keys: Tensor, alpha: Tensor, prev_state: LRUAState
