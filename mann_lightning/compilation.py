@@ -132,12 +132,17 @@ class CompiledCall:
         self.compiled: Callable[..., Any] | None = None
         self.eager = False
 
-    def _build(self, device: torch.device) -> None:
+    def _build(self, device: torch.device, args: tuple[Any, ...]) -> None:
         reason = missing_compiler(device)
         if reason is not None:
             log.warning("compile=%r: %s; running eagerly.", self.mode, reason)
             self.eager = True
             return
+        for module in (a for a in args if isinstance(a, torch.nn.Module)):
+            for sub in module.modules():  # e.g. the LRUA's fused kernel, built before tracing
+                hook = getattr(sub, "before_compile", None)
+                if callable(hook):
+                    hook(device)
         options: dict[str, Any] = {"dynamic": False}
         if device.type == "cuda" and self.mode == "episode":
             options["mode"] = "reduce-overhead"  # replay the episode as one CUDA graph
@@ -151,7 +156,7 @@ class CompiledCall:
     def __call__(self, *args: Any) -> Any:
         if self.compiled is None and not self.eager:
             device = next(a.device for a in args if isinstance(a, torch.Tensor))
-            self._build(device)
+            self._build(device, args)
         if self.eager or self.compiled is None:
             return self.fn(*args)
         try:

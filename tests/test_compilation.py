@@ -16,9 +16,9 @@ from mann_lightning.memory import LRUAMemory, NTMMemory
 from mann_lightning.model import MANN
 
 
-def make_model(memory: str, compile_mode: str) -> MANN:
+def make_model(memory: str, compile_mode: str, fused: bool = True) -> MANN:
     torch.manual_seed(0)
-    mem = LRUAMemory(8, 4, 2) if memory == "lrua" else NTMMemory(8, 4, 2)
+    mem = LRUAMemory(8, 4, 2, fused_kernel=fused) if memory == "lrua" else NTMMemory(8, 4, 2)
     return MANN(6, 3, "lstm", mem, controller_size=5, compile=compile_mode).double()
 
 
@@ -61,6 +61,20 @@ def test_missing_compiler_falls_back_with_one_line(
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_compiled_call_prepares_the_memory_before_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    if compilation.missing_compiler(torch.device("cpu")):
+        pytest.skip("no C++ compiler here: nothing is compiled")
+    calls: list[str] = []
+    monkeypatch.setattr(
+        LRUAMemory, "before_compile", lambda self, device: calls.append(device.type)
+    )
+    monkeypatch.setattr(compilation.torch, "compile", lambda fn, **options: fn)  # no codegen
+    model = make_model("lrua", "episode")
+    loss_and_grads(model)
+    loss_and_grads(model)
+    assert calls == ["cpu"]  # once, when the compiled call is built
+
+
 COMPILED_CASES = [  # about 25 s of compiling each on 2 cores; the NTM's run with `make test-long`
     pytest.param("lrua", "step", marks=pytest.mark.slow),
     pytest.param("lrua", "episode", marks=pytest.mark.slow),
@@ -71,11 +85,15 @@ COMPILED_CASES = [  # about 25 s of compiling each on 2 cores; the NTM's run wit
 
 @pytest.mark.parametrize(("memory", "mode"), COMPILED_CASES)
 def test_compiled_equals_eager(memory: str, mode: str) -> None:
+    """The LRUA's ``step`` case compiles the plain ops (``fused_kernel=False``) against the
+    eager fused kernel, its ``episode`` case the kernel as an extern call against the eager
+    op-by-op step."""
     if compilation.missing_compiler(torch.device("cpu")):
         pytest.skip("no C++ compiler here: the fallback test covers this machine")
     torch._dynamo.reset()
-    eager, eager_grads = loss_and_grads(make_model(memory, "none"))
-    model = make_model(memory, mode)
+    compiled_fused = mode == "episode"
+    eager, eager_grads = loss_and_grads(make_model(memory, "none", fused=not compiled_fused))
+    model = make_model(memory, mode, fused=compiled_fused)
     logits, grads = loss_and_grads(model)
     assert compilation.compiled(model, mode, compilation_fn(mode)).compiled is not None
     torch.testing.assert_close(logits, eager, rtol=1e-10, atol=1e-12)
@@ -83,10 +101,42 @@ def test_compiled_equals_eager(memory: str, mode: str) -> None:
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
     with torch.no_grad():  # evaluation runs eagerly (no second compilation)
         inputs, prev = episode()
-        torch.testing.assert_close(model(inputs, prev)[0], eager, rtol=0, atol=0)
+        same_eager = make_model(memory, "none", fused=compiled_fused)(inputs, prev)[0]
+        torch.testing.assert_close(model(inputs, prev)[0], same_eager, rtol=0, atol=0)
 
 
 def compilation_fn(mode: str):
     from mann_lightning import model as model_module
 
     return model_module._episode if mode == "episode" else model_module._time_step
+
+
+def traced_targets(model: MANN) -> set[str]:
+    """Every operator in the graphs ``torch.compile`` traces for one episode (no codegen)."""
+    from mann_lightning import model as model_module
+
+    targets: set[str] = set()
+
+    def record(graph_module: torch.fx.GraphModule, _: object) -> object:
+        for module in graph_module.modules():
+            if isinstance(module, torch.fx.GraphModule):
+                targets.update(str(node.target) for node in module.graph.nodes)
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    inputs, prev = episode()
+    torch.compile(model_module._episode, backend=record)(model, inputs, prev, None)
+    return targets
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_compiled_lrua_takes_the_fused_kernel_when_built(fused: bool) -> None:
+    from mann_lightning.memory.fused_lrua import fused_lrua_available
+
+    model = make_model("lrua", "none", fused=fused)
+    model.memory.before_compile(torch.device("cpu"))  # what the compiled call does first
+    if fused and not fused_lrua_available():
+        pytest.skip("the fused kernel cannot be built here")
+    targets = traced_targets(model)
+    assert any("mann_lrua.forward" in t for t in targets) is fused
+    assert any("softmax" in t for t in targets) is not fused

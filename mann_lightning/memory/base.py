@@ -103,6 +103,10 @@ class Memory(nn.Module, abc.ABC):
             )
         return self.interface(controller_output)
 
+    def before_compile(self, device: torch.device) -> None:
+        """Prepare what a graph traced by ``torch.compile`` on ``device`` needs but cannot
+        build while being traced (a C++ kernel); nothing here."""
+
     # ------------------------------------------------------------------ recurrence
     @abc.abstractmethod
     def initial_state(

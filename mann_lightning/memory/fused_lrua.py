@@ -1,4 +1,4 @@
-"""LRUA's eqs. 7, 8 and 2-4 as one C++ kernel per direction for eager CPU steps (``csrc/``).
+"""LRUA's eqs. 7, 8 and 2-4 as one C++ kernel per direction for CPU steps (``csrc/``).
 
 The op-by-op step (:class:`~mann_lightning.memory.lrua_function.LRUAStepFunction`) runs some
 fifteen operators per step, each over the whole batch of ``[N, W]`` memories, with batched
@@ -7,9 +7,9 @@ over each episode's memory (kept in cache) and its backward in two, with the fou
 dot products sharing each load of a row. It is registered as the ``torch.ops.mann_lrua``
 operators with fake (shape) implementations and FLOP counts, and differentiated by
 :class:`FusedLRUAFunction`. Eager
-training steps of the paper's MANN got 1.1-1.3x faster (docs/performance.md); inside a
-compiled episode the kernel measured no faster than the plain ops the compiler fuses, so
-compiled steps keep those.
+training steps of the paper's MANN got 1.1-1.3x faster, and a compiled episode, where the
+operators are extern calls between the loops the compiler fuses, 1.1-1.2x
+(docs/performance.md).
 
 The kernel is built on first use (:mod:`~mann_lightning.memory.kernel_build`, 10-20 s once
 per machine, with the C++ compiler ``torch.compile`` also needs). Where it cannot be built,
@@ -49,16 +49,22 @@ def fused_lrua_available() -> bool:
 
 
 def use_fused(keys: Tensor, memory: Tensor) -> bool:
-    """Whether a step on these tensors can take the fused kernel (CPU, float32/64, no autocast)."""
-    return (
-        not torch.compiler.is_compiling()  # compiled steps keep the plain ops (no build there)
-        and keys.device.type == "cpu"
+    """Whether a step on these tensors can take the fused kernel (CPU, float32/64, no autocast).
+
+    While ``torch.compile`` traces a step the kernel is used only if it was loaded before
+    (:meth:`LRUAMemory.before_compile`): a build cannot run inside a traced graph.
+    """
+    if not (
+        keys.device.type == "cpu"
         and memory.device.type == "cpu"
         and keys.dtype == memory.dtype
         and keys.dtype in (torch.float32, torch.float64)
         and not torch.is_autocast_enabled("cpu")
-        and fused_lrua_available()
-    )
+    ):
+        return False
+    if torch.compiler.is_compiling():
+        return _STATE["loaded"] is True
+    return fused_lrua_available()
 
 
 def fused_step(

@@ -28,7 +28,7 @@ from .base import (
     cosine_similarity,
     resolve_device_dtype,
 )
-from .fused_lrua import fused_step, use_fused
+from .fused_lrua import fused_lrua_available, fused_step, use_fused
 from .least_used import least_used_weights, least_used_weights_by_argmin, least_used_weights_by_sort
 from .lrua_function import LRUAStepFunction
 
@@ -76,10 +76,10 @@ class LRUAMemory(Memory):
             ``None`` keeps ``nn.Linear``'s default. Negative values start the heads writing
             mostly to the least-used slots, positive ones to the slots read last.
         fused_kernel: Run eqs. 7, 8 and 2-4 of a CPU step as one C++ kernel per direction
-            (:mod:`~mann_lightning.memory.fused_lrua`; the same function, faster) in eager
-            steps. Falls back to the op-by-op step, with one log line, where the kernel cannot
-            be built; other devices and dtypes, autocast and ``torch.compile`` (which fuses
-            the plain ops itself) always use that step.
+            (:mod:`~mann_lightning.memory.fused_lrua`; the same function, faster), eager
+            or inside a compiled graph. Falls back to the op-by-op step (plain ops when
+            compiled), with one log line, where the kernel cannot be built; other devices
+            and dtypes, and autocast, always use that step.
     """
 
     def __init__(
@@ -162,6 +162,12 @@ class LRUAMemory(Memory):
         keys, alpha = params.split([h * w, h], dim=1)
         return self.step(torch.tanh(keys).view(-1, h, w), alpha, prev_state)
 
+    def before_compile(self, device: torch.device) -> None:
+        """Build the fused kernel before ``torch.compile`` traces a CPU step (no build can
+        run inside a traced graph; without the kernel the graph gets the plain ops)."""
+        if self.fused_kernel and device.type == "cpu":
+            fused_lrua_available()
+
     def step(self, keys: Tensor, alpha: Tensor, prev_state: LRUAState) -> tuple[Tensor, LRUAState]:
         """The addressing and memory update of one step (eqs. 2-8).
 
@@ -174,14 +180,17 @@ class LRUAMemory(Memory):
             ``(r_t, state_t)``: reads ``[batch, heads, word]`` (eq. 4) and the new state.
         """
         memory, usage, read_weights, least_used, _ = prev_state
-        if torch.compiler.is_compiling():
-            # Under torch.compile the equations as plain ops: the compiler fuses them and
-            # derives the backward itself, faster than tracing the hand-written node.
+        fused = self.fused_kernel and use_fused(keys, memory)
+        if torch.compiler.is_compiling() and not fused:
+            # Under torch.compile without the kernel (GPU, or not built), the equations as
+            # plain ops: the compiler fuses them and derives the backward itself, faster
+            # than tracing the hand-written node.
             return self.plain_step(keys, alpha, prev_state)
         # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6).
         erase = torch.argmin(usage, dim=-1)
-        if self.fused_kernel and use_fused(keys, memory):
-            # eqs. 7, 8, 2-4 as one C++ kernel per direction (see fused_lrua.py).
+        if fused:
+            # eqs. 7, 8, 2-4 as one C++ kernel per direction (see fused_lrua.py), an
+            # extern call inside a compiled graph.
             gate = torch.sigmoid(alpha)
             step = fused_step(keys, gate, memory, read_weights, least_used, erase, self.eps)
         else:
