@@ -18,7 +18,8 @@ from mann_lightning.model import MANN
 
 def make_model(memory: str, compile_mode: str, fused: bool = True) -> MANN:
     torch.manual_seed(0)
-    mem = LRUAMemory(8, 4, 2, fused_kernel=fused) if memory == "lrua" else NTMMemory(8, 4, 2)
+    kind = LRUAMemory if memory == "lrua" else NTMMemory
+    mem = kind(8, 4, 2, fused_kernel=fused)
     return MANN(6, 3, "lstm", mem, controller_size=5, compile=compile_mode).double()
 
 
@@ -85,8 +86,8 @@ COMPILED_CASES = [  # about 25 s of compiling each on 2 cores; the NTM's run wit
 
 @pytest.mark.parametrize(("memory", "mode"), COMPILED_CASES)
 def test_compiled_equals_eager(memory: str, mode: str) -> None:
-    """The LRUA's ``step`` case compiles the plain ops (``fused_kernel=False``) against the
-    eager fused kernel, its ``episode`` case the kernel as an extern call against the eager
+    """Each ``step`` case compiles the plain ops (``fused_kernel=False``) against the eager
+    fused kernel, each ``episode`` case the kernel as an extern call against the eager
     op-by-op step."""
     if compilation.missing_compiler(torch.device("cpu")):
         pytest.skip("no C++ compiler here: the fallback test covers this machine")
@@ -129,14 +130,21 @@ def traced_targets(model: MANN) -> set[str]:
     return targets
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_compiled_lrua_takes_the_fused_kernel_when_built(fused: bool) -> None:
-    from mann_lightning.memory.fused_lrua import fused_lrua_available
+# What only the op-by-op step traces: the LRUA's softmax of eq. 3, the NTM's norms of eq. 5.
+OP_BY_OP_MARK = {"lrua": "softmax", "ntm": "vector_norm"}
 
-    model = make_model("lrua", "none", fused=fused)
+
+@pytest.mark.parametrize("memory", ["lrua", "ntm"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_compiled_memory_takes_the_fused_kernel_when_built(memory: str, fused: bool) -> None:
+    from mann_lightning.memory.fused_lrua import fused_lrua_available
+    from mann_lightning.memory.fused_ntm import fused_ntm_available
+
+    model = make_model(memory, "none", fused=fused)
     model.memory.before_compile(torch.device("cpu"))  # what the compiled call does first
-    if fused and not fused_lrua_available():
+    available = fused_lrua_available() if memory == "lrua" else fused_ntm_available()
+    if fused and not available:
         pytest.skip("the fused kernel cannot be built here")
     targets = traced_targets(model)
-    assert any("mann_lrua.forward" in t for t in targets) is fused
-    assert any("softmax" in t for t in targets) is not fused
+    assert any(f"mann_{memory}.forward" in t for t in targets) is fused
+    assert any(OP_BY_OP_MARK[memory] in t for t in targets) is not fused

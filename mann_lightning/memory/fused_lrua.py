@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +52,7 @@ def use_fused(keys: Tensor, memory: Tensor) -> bool:
     While ``torch.compile`` traces a step the kernel is used only if it was loaded before
     (:meth:`LRUAMemory.before_compile`): a build cannot run inside a traced graph.
     """
-    if not (
-        keys.device.type == "cpu"
-        and memory.device.type == "cpu"
-        and keys.dtype == memory.dtype
-        and keys.dtype in (torch.float32, torch.float64)
-        and not torch.is_autocast_enabled("cpu")
-    ):
+    if not kernel_build.cpu_kernel_applies(keys, memory):
         return False
     if torch.compiler.is_compiling():
         return _STATE["loaded"] is True
@@ -141,16 +133,9 @@ def _load() -> str | None:
         return "MANN_FUSED_LRUA=0"
     if hasattr(torch.ops, "mann_lrua") and hasattr(torch.ops.mann_lrua, "forward"):
         return None
-    if platform.system() != "Linux":
-        return f"built on Linux only, this is {platform.system()}"
-    compiler = kernel_build.find_compiler()
-    if compiler is None:
-        return "no C++ compiler (g++ or c++) on PATH"
-    try:
-        torch.ops.load_library(str(kernel_build.build_library(SOURCE, compiler)))
-    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-        lines = str(error).strip().splitlines() or [""]
-        return f"{type(error).__name__}: {lines[0][:300]}"
+    reason = kernel_build.load(SOURCE)
+    if reason is not None:
+        return reason
     _register_python_parts()
     return None
 

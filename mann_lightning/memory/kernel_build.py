@@ -1,6 +1,6 @@
 """Build a C++ operator library against the installed torch, once per machine, and cache it.
 
-Used by :mod:`~mann_lightning.memory.fused_lrua`. The library is compiled with ``-march=native``
+Used by :mod:`~mann_lightning.memory.fused_lrua` and :mod:`~mann_lightning.memory.fused_ntm`. The library is compiled with ``-march=native``
 into ``$MANN_KERNEL_CACHE`` (else ``$XDG_CACHE_HOME/mann_lightning`` or
 ``~/.cache/mann_lightning``, else the temp folder), named by a hash of its sources, the torch
 version, the flags, the compiler and the CPU, so that a changed source or another machine
@@ -101,3 +101,30 @@ def build_library(source: Path, compiler: str, flags: list[str] | None = None) -
                 os.unlink(partial)
         return library
     raise OSError(f"no writable folder for the kernel (tried {cache_dir()} and the temp folder)")
+
+
+def load(source: Path) -> str | None:
+    """Build (if needed) and load ``source``'s operators into ``torch.ops``: the reason they
+    are unavailable, or None."""
+    if platform.system() != "Linux":
+        return f"built on Linux only, this is {platform.system()}"
+    compiler = find_compiler()
+    if compiler is None:
+        return "no C++ compiler (g++ or c++) on PATH"
+    try:
+        torch.ops.load_library(str(build_library(source, compiler)))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        lines = str(error).strip().splitlines() or [""]
+        return f"{type(error).__name__}: {lines[0][:300]}"
+    return None
+
+
+def cpu_kernel_applies(*tensors: torch.Tensor) -> bool:
+    """Whether a step on these tensors can take a fused CPU kernel: all on the CPU, all
+    float32 or all float64, no CPU autocast."""
+    dtype = tensors[0].dtype
+    return (
+        dtype in (torch.float32, torch.float64)
+        and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+        and not torch.is_autocast_enabled("cpu")
+    )

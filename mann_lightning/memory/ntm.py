@@ -7,8 +7,10 @@ Write heads then erase and add (eqs. 3-4) and read heads read (eq. 2). One step,
 1. the write heads address against ``M_{t-1}`` and write it into ``M_t``;
 2. the read heads address against ``M_t`` and read from it.
 
-All heads of a kind go through :func:`address` together on a head axis, vectorised over
-batch, heads and slots, with no host synchronisation.
+All heads of a kind go through :func:`~mann_lightning.memory.ntm_addressing.address`
+together on a head axis, vectorised over batch, heads and slots, with no host
+synchronisation. On a CPU (float32/64) the whole step runs as one C++ kernel per direction
+instead (:mod:`~mann_lightning.memory.fused_ntm`, ``fused_kernel=True``): the same function.
 
 Activations of the raw interface outputs: keys ``k`` linear (cosine similarity is
 scale-invariant), strength ``beta = 1 + softplus`` (``>= 1``), gate ``g = sigmoid``, shift
@@ -24,9 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Memory, cosine_similarity, resolve_device_dtype
+from .base import Memory, resolve_device_dtype
+from .fused_ntm import fused_ntm_available, fused_ntm_step, use_fused_ntm
+from .ntm_addressing import SHARPEN_EPS, address, shift_by_gather, shift_by_rolls
 
-_SHARPEN_EPS = 1e-6  # added to ``w~`` before ``log`` in eq. 9 so one-hot/zero weights stay finite
+__all__ = ["NTMMemory", "NTMParams", "NTMState", "address", "shift_by_gather", "shift_by_rolls"]
 
 
 class NTMState(NamedTuple):
@@ -68,71 +72,6 @@ class NTMParams(NamedTuple):
     add: Tensor
 
 
-def address(
-    memory: Tensor,
-    prev_weights: Tensor,
-    keys: Tensor,
-    strengths: Tensor,
-    gates: Tensor,
-    shifts: Tensor,
-    sharpening: Tensor,
-) -> Tensor:
-    """NTM addressing (eqs. 5-9) for a stack of heads, from raw interface outputs.
-
-    Args:
-        memory: ``M``, ``[batch, slots, word]``.
-        prev_weights: ``w_{t-1}``, ``[batch, heads, slots]``.
-        keys: raw ``k_t``, ``[batch, heads, word]``.
-        strengths: raw ``beta_t``, ``[batch, heads]``.
-        gates: raw ``g_t``, ``[batch, heads]``.
-        shifts: raw ``s_t`` logits, ``[batch, heads, num_shifts]`` (``num_shifts`` odd).
-        sharpening: raw ``gamma_t``, ``[batch, heads]``.
-
-    Returns:
-        ``w_t``, ``[batch, heads, slots]``; every row is a distribution.
-    """
-    beta = 1 + F.softplus(strengths).unsqueeze(-1)  # [B, H, 1]
-    content = torch.softmax(beta * cosine_similarity(keys, memory), dim=-1)  # w^c, eqs. 5-6
-    g = torch.sigmoid(gates).unsqueeze(-1)  # [B, H, 1]
-    gated = g * content + (1 - g) * prev_weights  # w^g, eq. 7
-    shift = shift_by_rolls if torch.compiler.is_compiling() else shift_by_gather
-    shifted = shift(gated, torch.softmax(shifts, dim=-1))  # w~, eq. 8
-    # Eq. 9, stably: w~^gamma / sum w~^gamma = softmax(gamma * log(w~ + eps)).
-    gamma = 1 + F.softplus(sharpening).unsqueeze(-1)  # [B, H, 1]
-    return torch.softmax(gamma * torch.log(shifted + _SHARPEN_EPS), dim=-1)
-
-
-def shift_by_gather(gated: Tensor, shift: Tensor) -> Tensor:
-    """Eq. 8, ``w~(i) = sum_k s(k) w^g(i - k)`` (circular), with one gather of all offsets.
-
-    Args:
-        gated: ``w^g``, ``[batch, heads, slots]``.
-        shift: ``s`` after its softmax, ``[batch, heads, num_shifts]``, offsets centred on 0.
-
-    Returns:
-        ``w~``, ``[batch, heads, slots]``.
-    """
-    num_slots, num_shifts = gated.shape[-1], shift.shape[-1]
-    offsets = torch.arange(num_shifts, device=gated.device) - num_shifts // 2  # [S]
-    index = (torch.arange(num_slots, device=gated.device) - offsets[:, None]) % num_slots
-    flat = index.flatten().expand(*gated.shape[:-1], -1)  # gather/scatter: no host sync
-    rolled = torch.gather(gated, -1, flat).unflatten(-1, index.shape)  # [B, H, S, N]
-    return (shift.unsqueeze(-1) * rolled).sum(-2)
-
-
-def shift_by_rolls(gated: Tensor, shift: Tensor) -> Tensor:
-    """:func:`shift_by_gather` as one ``torch.roll`` per offset: what ``torch.compile`` sees.
-
-    The compiler fuses the rolls (and their backward, rolls back) into index arithmetic,
-    where the gather's backward stays a separate scatter-add per step.
-    """
-    half = shift.shape[-1] // 2
-    shifted = shift[..., :1] * torch.roll(gated, -half, dims=-1)
-    for k in range(1, shift.shape[-1]):
-        shifted = shifted + shift[..., k : k + 1] * torch.roll(gated, k - half, dims=-1)
-    return shifted
-
-
 class NTMMemory(Memory):
     """NTM memory with content + location addressing and erase/add writes.
 
@@ -143,9 +82,13 @@ class NTMMemory(Memory):
         num_writes: Number of write heads.
         num_shifts: Number of shift offsets, odd, centred on 0, at most ``memory_size``.
         input_size: Controller output size; usually filled in later by :meth:`build`.
+        fused_kernel: Run a CPU step (float32/64, no autocast) as one C++ kernel per
+            direction (:mod:`~mann_lightning.memory.fused_ntm`; the same function, faster),
+            eager and compiled. ``False``: the op-by-op step everywhere.
 
     Raises:
-        ValueError: on a non-positive size or an even / too large ``num_shifts``.
+        ValueError: on a non-positive size, an even / too large ``num_shifts`` or a
+            non-boolean ``fused_kernel``.
     """
 
     def __init__(
@@ -156,6 +99,7 @@ class NTMMemory(Memory):
         num_writes: int = 1,
         num_shifts: int = 3,
         input_size: int | None = None,
+        fused_kernel: bool = True,
     ) -> None:
         super().__init__(memory_size, word_size, num_reads, input_size=None)
         for name, value in (("num_writes", num_writes), ("num_shifts", num_shifts)):
@@ -166,8 +110,13 @@ class NTMMemory(Memory):
                 f"NTMMemory: num_shifts must be odd (offsets centred on 0) and at most "
                 f"memory_size={memory_size}, got {num_shifts}."
             )
+        if not isinstance(fused_kernel, bool):
+            raise ValueError(
+                f"NTMMemory: fused_kernel must be true or false, got {fused_kernel!r}."
+            )
         self.num_writes = num_writes
         self.num_shifts = num_shifts
+        self.fused_kernel = fused_kernel
         if input_size is not None:
             self.build(input_size)
 
@@ -216,12 +165,20 @@ class NTMMemory(Memory):
             write_weights=onehot.expand(-1, self.num_writes, -1).clone(),
         )
 
+    def before_compile(self, device: torch.device) -> None:
+        """Build the fused kernel before ``torch.compile`` traces a CPU step (no build can
+        run inside a traced graph; without the kernel the graph gets the plain ops)."""
+        if self.fused_kernel and device.type == "cpu":
+            fused_ntm_available()
+
     def step(self, params: NTMParams, prev_state: NTMState) -> tuple[Tensor, NTMState]:
         """One step from already-split raw parameters: write (eqs. 3-4), then read (eq. 2).
 
         Returns:
             ``(reads, next_state)``; ``reads`` is ``r_t``, ``[batch, num_reads, word_size]``.
         """
+        if self.fused_kernel and use_fused_ntm(params.keys, prev_state.memory):
+            return self._fused_step(params, prev_state)
         nw, prev_memory = self.num_writes, prev_state.memory
         head_params = params[:5]  # keys, strengths, gates, shifts, sharpening
         write_params = [p[:, :nw] for p in head_params]
@@ -237,6 +194,22 @@ class NTMMemory(Memory):
         memory = prev_memory * keep + (ww * add).sum(1)  # eq. 4, M_t
         read_weights = address(memory, prev_state.read_weights, *read_params)
         reads = torch.matmul(read_weights, memory)  # eq. 2, [B, H, W]
+        return reads, NTMState(memory, read_weights, write_weights)
+
+    def _fused_step(self, params: NTMParams, prev_state: NTMState) -> tuple[Tensor, NTMState]:
+        """:meth:`step` as the C++ kernel; PyTorch does the activations (module docstring)."""
+        reads, memory, read_weights, write_weights = fused_ntm_step(
+            params.keys,
+            1 + F.softplus(params.strengths),  # beta, eq. 5
+            torch.sigmoid(params.gates),  # g, eq. 7
+            torch.softmax(params.shifts, dim=-1),  # s, eq. 8
+            1 + F.softplus(params.sharpening),  # gamma, eq. 9
+            torch.sigmoid(params.erase),  # e, eq. 3
+            torch.tanh(params.add),  # a, eq. 4
+            *prev_state,
+            1e-6,  # cosine_similarity's eps
+            SHARPEN_EPS,
+        )
         return reads, NTMState(memory, read_weights, write_weights)
 
     def forward(self, controller_output: Tensor, prev_state: NTMState) -> tuple[Tensor, NTMState]:

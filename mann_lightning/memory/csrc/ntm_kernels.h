@@ -1,0 +1,438 @@
+// Loops of the fused NTM-style step (Graves et al. 2014 eqs. 2-9); included by ntm_step.cpp.
+//
+// One batch element at a time: its [N, W] memory stays in cache while the write heads address
+// M_{t-1} (eqs. 5-9), erase and add (eqs. 3-4), and the read heads address M_t and read it
+// (eq. 2). Same math and order as mann_lightning/memory/ntm.py, whose docstrings give the
+// equations; the activations (softplus, sigmoid, the shift's softmax, tanh) stay in PyTorch.
+#pragma once
+
+#include <ATen/Parallel.h>
+
+#include "lrua_fast.h"  // dot, dots, exp_nonpositive, the 32-byte vectors V<T>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+namespace mann_ntm {
+
+using mann_lrua::dot;
+using mann_lrua::dots;
+using mann_lrua::exp_nonpositive;
+using mann_lrua::hsum;
+using mann_lrua::kLanes;
+using mann_lrua::lanes;
+using mann_lrua::tree_sum;
+using mann_lrua::V;
+using mann_lrua::vload;
+using mann_lrua::vstore;
+
+// log(x) for x > 0 (eq. 9's log(w~ + eps)), branch-free so the compiler vectorises it (a
+// libm call per slot cost a fifth of the forward step): x = 2^k m with m in [sqrt(1/2),
+// sqrt(2)), log m = 2 atanh(u) = 2 (u + u^3/3 + ...), u = (m - 1) / (m + 1), |u| < 0.172;
+// terms to u^13 (float) / u^27 (double) leave under half a unit in the last place.
+template <typename T>
+MANN_INLINE T log_positive(T x) {
+  constexpr bool f32 = sizeof(T) == 4;
+  using Int = std::conditional_t<f32, int32_t, int64_t>;
+  constexpr int mant = f32 ? 23 : 52;
+  constexpr T ln2 = T(0.69314718055994530942);
+  constexpr Int sqrt_half = f32 ? Int(0x3f3504f3) : Int(0x3fe6a09e667f3bcdLL);  // its bits
+  Int bits;
+  __builtin_memcpy(&bits, &x, sizeof(T));
+  const Int k = (bits - sqrt_half) >> mant;  // x = 2^k m, m in [sqrt(1/2), sqrt(2))
+  const Int mbits = bits - k * (Int(1) << mant);
+  T m;
+  __builtin_memcpy(&m, &mbits, sizeof(T));
+  const T u = (m - T(1)) / (m + T(1)), u2 = u * u;
+  T p;
+  if constexpr (f32) {
+    p = T(1. / 13);
+    for (int i = 11; i >= 1; i -= 2) p = p * u2 + T(1) / T(i);
+  } else {
+    p = T(1. / 27);
+    for (int i = 25; i >= 1; i -= 2) p = p * u2 + T(1) / T(i);
+  }
+  return x == x ? T(2) * u * p + static_cast<T>(k) * ln2 : x;  // NaN stays NaN
+}
+
+// The same two functions on 32-byte vectors (GCC/Clang vector extensions), lane by lane
+// equal to the scalar ones: the compiler does not vectorise the scalar loops (their selects).
+template <typename T>
+struct IntVecOf;
+template <>
+struct IntVecOf<float> {
+  typedef int32_t type __attribute__((vector_size(32)));
+};
+template <>
+struct IntVecOf<double> {
+  typedef int64_t type __attribute__((vector_size(32)));
+};
+template <typename T>
+using VI = typename IntVecOf<T>::type;
+
+template <typename T>
+MANN_INLINE V<T> vexp_nonpositive(V<T> x) {
+  constexpr bool f32 = sizeof(T) == 4;
+  using Int = std::conditional_t<f32, int32_t, int64_t>;
+  constexpr T log2e = T(1.4426950408889634074);
+  constexpr T ln2_hi = f32 ? T(0.693359375) : T(6.93147180369123816490e-01);
+  constexpr T ln2_lo = f32 ? T(-2.12194440e-4) : T(1.90821492927058770002e-10);
+  constexpr T shifter = f32 ? T(12582912.0) : T(6755399441055744.0);
+  const V<T> lo = V<T>{} + (f32 ? T(-87.0) : T(-708.0)), sh = V<T>{} + shifter;
+  const V<T> xc = x >= lo ? x : lo;  // NaN fails the comparison: no NaN reaches the bits
+  const V<T> t = xc * log2e + sh;
+  const V<T> kf = t - sh;  // round to nearest
+  const V<T> r = (xc - kf * ln2_hi) - kf * ln2_lo;
+  V<T> p;
+  if constexpr (f32) {
+    p = T(1) + r * (T(1) + r * (T(1. / 2) + r * (T(1. / 6) + r * (T(1. / 24) + r * (T(1. / 120)
+        + r * (T(1. / 720) + r * T(1. / 5040)))))));
+  } else {
+    constexpr T c[14] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
+                         1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800,
+                         1. / 479001600, 1. / 6227020800};
+    p = V<T>{} + c[13];
+    for (int i = 12; i >= 0; --i) p = p * r + c[i];
+  }
+  VI<T> tb, sb;
+  const V<T> shv = sh;
+  __builtin_memcpy(&tb, &t, sizeof(t));
+  __builtin_memcpy(&sb, &shv, sizeof(shv));
+  const VI<T> bits = ((tb - sb) + Int(f32 ? 127 : 1023)) << (f32 ? 23 : 52);  // 2^k
+  V<T> scale;
+  __builtin_memcpy(&scale, &bits, sizeof(bits));
+  return x == x ? p * scale : x;
+}
+
+template <typename T>
+MANN_INLINE V<T> vlog_positive(V<T> x) {
+  constexpr bool f32 = sizeof(T) == 4;
+  using Int = std::conditional_t<f32, int32_t, int64_t>;
+  constexpr int mant = f32 ? 23 : 52;
+  constexpr T ln2 = T(0.69314718055994530942);
+  constexpr Int sqrt_half = f32 ? Int(0x3f3504f3) : Int(0x3fe6a09e667f3bcdLL);
+  VI<T> bits;
+  __builtin_memcpy(&bits, &x, sizeof(x));
+  const VI<T> k = (bits - sqrt_half) >> mant;
+  const VI<T> mbits = bits - k * (Int(1) << mant);
+  V<T> m;
+  __builtin_memcpy(&m, &mbits, sizeof(m));
+  const V<T> u = (m - T(1)) / (m + T(1)), u2 = u * u;
+  V<T> p = V<T>{} + (f32 ? T(1. / 13) : T(1. / 27));
+  for (int i = f32 ? 11 : 25; i >= 1; i -= 2) p = p * u2 + T(1) / T(i);
+  const V<T> kf = __builtin_convertvector(k, V<T>);
+  return x == x ? T(2) * u * p + kf * ln2 : x;
+}
+
+// w = softmax(z) over n slots, the exponentials on vectors.
+template <typename T>
+MANN_INLINE void softmax(const T* __restrict z, T* __restrict w, int64_t n) {
+  constexpr int64_t L = lanes<T>();
+  T mx = z[0];
+  for (int64_t t = 1; t < n; ++t) mx = z[t] > mx ? z[t] : mx;
+  V<T> acc = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const V<T> e = vexp_nonpositive<T>(vload<T>(z + i) - mx);
+    vstore<T>(w + i, e);
+    acc += e;
+  }
+  T total = hsum<T>(acc);
+  for (; i < n; ++i) {
+    w[i] = exp_nonpositive<T>(z[i] - mx);
+    total += w[i];
+  }
+  const T inv = T(1) / total;
+  for (int64_t t = 0; t < n; ++t) w[t] *= inv;
+}
+
+// lg = log(x + eps), z = gamma lg over n slots (eq. 9), on vectors.
+template <typename T>
+MANN_INLINE void log_scaled(const T* __restrict x, T eps, T gamma, T* __restrict lg,
+                            T* __restrict z, int64_t n) {
+  constexpr int64_t L = lanes<T>();
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const V<T> v = vlog_positive<T>(vload<T>(x + i) + eps);
+    vstore<T>(lg + i, v);
+    vstore<T>(z + i, gamma * v);
+  }
+  for (; i < n; ++i) {
+    lg[i] = log_positive(x[i] + eps);
+    z[i] = gamma * lg[i];
+  }
+}
+
+// out[h * N + n] = k[h] . M(n) for H keys [H, W] and the N rows of m [N, W]: with 32-byte
+// vectors where W is a whole number of them (one pass over each row for four heads).
+template <typename T>
+void row_dots(const T* __restrict k, int64_t H, const T* __restrict m, int64_t N, int64_t W,
+              T* __restrict out) {
+  constexpr int64_t L = lanes<T>();
+  if (W % L != 0) {
+    for (int64_t n = 0; n < N; ++n) dots(k, m + n * W, H, W, out + n, N);
+    return;
+  }
+  const int64_t nv = W / L;
+  for (int64_t h0 = 0; h0 < H; h0 += 4) {
+    const int64_t hb = H - h0 < 4 ? H - h0 : 4;
+    const T* kb = k + h0 * W;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* row = m + n * W;
+      V<T> acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
+      for (int64_t j = 0; j < nv; ++j) {
+        const V<T> r = vload<T>(row + j * L);
+        acc0 += vload<T>(kb + j * L) * r;
+        if (hb > 1) acc1 += vload<T>(kb + W + j * L) * r;
+        if (hb > 2) acc2 += vload<T>(kb + 2 * W + j * L) * r;
+        if (hb > 3) acc3 += vload<T>(kb + 3 * W + j * L) * r;
+      }
+      T* o = out + h0 * N + n;
+      o[0] = hsum<T>(acc0);
+      if (hb > 1) o[N] = hsum<T>(acc1);
+      if (hb > 2) o[2 * N] = hsum<T>(acc2);
+      if (hb > 3) o[3 * N] = hsum<T>(acc3);
+    }
+  }
+}
+
+// Saved per head for backward, planes of aux [B, kPlanes, heads, N]: the cosine similarity K
+// (eq. 5), the content weights w^c (eq. 5), the gated w^g (eq. 7), the shifted w~ (eq. 8)
+// and log(w~ + eps) (eq. 9).
+constexpr int64_t kPlanes = 5;
+
+struct Sizes {
+  int64_t B, Hw, Hr, N, W, S;
+  int64_t heads() const { return Hw + Hr; }
+};
+
+// One group of heads (the write or the read heads) of one batch element: its parameters
+// (already activated: beta, g, gamma >= 0, s a distribution) and its saved planes.
+template <typename T>
+struct Heads {
+  const T *k, *beta, *g, *s, *gamma;
+  T* aux;            // plane p of head h at aux[p * plane + h * N]
+  int64_t H, plane;  // heads in the group; heads * N of the whole element
+};
+
+// Row norms ||M(i)|| of an [N, W] memory.
+template <typename T>
+void row_norms(const T* m, int64_t N, int64_t W, T* out) {
+  for (int64_t n = 0; n < N; ++n) out[n] = std::sqrt(dot(m + n * W, m + n * W, W));
+}
+
+// dst[i] = sum_j s[j] src[(i - sign (j - S/2)) mod N]: eq. 8's circular convolution (sign 1)
+// and its transpose (sign -1), each offset as at most two straight runs the compiler
+// vectorises.
+template <typename T>
+void circular_shift(const T* __restrict src, const T* __restrict s, int64_t S, int64_t N,
+                    int sign, T* __restrict dst) {
+  for (int64_t i = 0; i < N; ++i) dst[i] = 0;
+  for (int64_t j = 0; j < S; ++j) {
+    const int64_t off = ((sign * (j - S / 2)) % N + N) % N;  // dst[i] += s[j] src[i - off]
+    const T c = s[j];
+    for (int64_t i = off; i < N; ++i) dst[i] += c * src[i - off];
+    for (int64_t i = 0; i < off; ++i) dst[i] += c * src[i - off + N];
+  }
+}
+
+// sum_i a[i] b[(i - off) mod N]: dL/ds of eq. 8, as two dot products.
+template <typename T>
+T circular_dot(const T* a, const T* b, int64_t off, int64_t N) {
+  off = (off % N + N) % N;
+  return dot(a + off, b, N - off) + dot(a, b + N - off, off);
+}
+
+// Eqs. 5-9 for the heads of `hd` against memory `m` (row norms `mn`): weights w [H, N].
+template <typename T>
+void address(const Heads<T>& hd, const T* m, const T* mn, const T* prev, T* w, T* tmp,
+             const Sizes& z, T eps, T seps) {
+  const int64_t N = z.N, W = z.W, S = z.S, P = hd.plane;
+  row_dots(hd.k, hd.H, m, N, W, hd.aux);  // k . M(i) into the first plane
+  for (int64_t h = 0; h < hd.H; ++h) {
+    const T* k = hd.k + h * W;
+    T* __restrict cos = hd.aux + h * N;
+    T* __restrict content = cos + P;
+    T* __restrict gated = cos + 2 * P;
+    T* __restrict shifted = cos + 3 * P;
+    T* __restrict lg = cos + 4 * P;
+    T* __restrict z1 = tmp;
+    const T* __restrict p = prev + h * N;
+    const T kn = std::sqrt(dot(k, k, W)), beta = hd.beta[h], g = hd.g[h], gamma = hd.gamma[h];
+    for (int64_t n = 0; n < N; ++n) {
+      cos[n] = cos[n] / (kn * mn[n] + eps);  // eq. 5's K
+      z1[n] = beta * cos[n];
+    }
+    softmax(z1, content, N);  // w^c, eq. 5
+    for (int64_t n = 0; n < N; ++n) gated[n] = g * content[n] + (T(1) - g) * p[n];  // eq. 7
+    circular_shift(gated, hd.s + h * S, S, N, 1, shifted);  // eq. 8
+    log_scaled(shifted, seps, gamma, lg, z1, N);  // eq. 9 as softmax(gamma log(w~ + eps))
+    softmax(z1, w + h * N, N);
+  }
+}
+
+// Backward of `address` given dL/dw (`gw`, [H, N]), per head: the gradients of beta, g,
+// gamma [H], s [H, S] and the previous weights [H, N]; dL/d(k . M(i)) into `dd` [H, N],
+// dL/d||k|| / ||k|| into `kscale` [H] (0 for a zero key), and adds dL/d||M(i)|| to `gmn`
+// [N]. `rows_backward` then takes these to the keys and the memory.
+template <typename T>
+void address_backward(const Heads<T>& hd, const T* mn, const T* prev, const T* w,
+                      const T* gw, T* gbeta, T* gg, T* gs, T* ggamma, T* gprev, T* dd,
+                      T* kscale, T* gmn, T* t1, T* t2, const Sizes& z, T eps, T seps) {
+  const int64_t N = z.N, W = z.W, S = z.S, half = S / 2, P = hd.plane;
+  for (int64_t h = 0; h < hd.H; ++h) {
+    const T* k = hd.k + h * W;
+    const T* __restrict cos = hd.aux + h * N;
+    const T* __restrict content = cos + P;
+    const T* __restrict gated = cos + 2 * P;
+    const T* __restrict shifted = cos + 3 * P;
+    const T* __restrict lg = cos + 4 * P;
+    const T* __restrict wh = w + h * N;
+    const T* __restrict gwh = gw + h * N;
+    const T* __restrict p = prev + h * N;
+    T* __restrict a = t1;
+    T* __restrict c = t2;
+    T* __restrict d = dd + h * N;
+    T* __restrict gp = gprev + h * N;
+    const T beta = hd.beta[h], g = hd.g[h], gamma = hd.gamma[h];
+    // eq. 9: softmax backward, then through gamma * log(w~ + eps).
+    const T total = dot(gwh, wh, N);
+    for (int64_t n = 0; n < N; ++n) a[n] = wh[n] * (gwh[n] - total);  // dL/dz
+    ggamma[h] = dot(a, lg, N);
+    for (int64_t n = 0; n < N; ++n) a[n] = a[n] * gamma / (shifted[n] + seps);  // dL/dw~
+    // eq. 8: dL/ds(j) = sum_i dw~(i) w^g(i - off_j); dL/dw^g by the transposed shift.
+    for (int64_t j = 0; j < S; ++j) gs[h * S + j] = circular_dot(a, gated, j - half, N);
+    circular_shift(a, hd.s + h * S, S, N, -1, c);  // dL/dw^g
+    // eq. 7, then the content softmax (eq. 5).
+    for (int64_t n = 0; n < N; ++n) {
+      a[n] = content[n] - p[n];
+      gp[n] = (T(1) - g) * c[n];
+    }
+    gg[h] = dot(c, a, N);
+    for (int64_t n = 0; n < N; ++n) c[n] = g * c[n];  // dL/dw^c
+    const T total_c = dot(c, content, N);
+    for (int64_t n = 0; n < N; ++n) a[n] = content[n] * (c[n] - total_c);  // dL/d(beta K)
+    gbeta[h] = dot(a, cos, N);
+    // K = k . M(i) / (||k|| ||M(i)|| + eps); a zero norm's gradient is taken as 0.
+    const T kn = std::sqrt(dot(k, k, W));
+    for (int64_t n = 0; n < N; ++n) {
+      const T den = kn * mn[n] + eps, dk = beta * a[n];  // dL/dK(i)
+      d[n] = dk / den;
+      c[n] = -dk * cos[n] / den;  // dL/d(||k|| ||M(i)||)
+      gmn[n] += c[n] * kn;
+    }
+    kscale[h] = kn > 0 ? dot(c, mn, N) / kn : T(0);
+  }
+}
+
+// The keys' and the memory's gradients from `address_backward`'s: dL/dk_h = kscale_h k_h +
+// sum_i dd[h, i] M(i); dL/dM(i) += sum_h dd[h, i] k_h + dL/d||M(i)|| M(i) / ||M(i)|| (0 for
+// a zero row); clears `gmn`.
+template <typename T, int64_t NV>
+void rows_backward_v(const T* __restrict k, int64_t H, const T* __restrict dd,
+                     const T* __restrict kscale, const T* __restrict m, const T* __restrict mn,
+                     T* __restrict gmn, T* __restrict gk, T* __restrict gm, int64_t N) {
+  constexpr int64_t L = lanes<T>(), W = NV * L;  // rows of NV vectors, dL/dM(i) in registers
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t x = 0; x < W; ++x) gk[h * W + x] = kscale[h] * k[h * W + x];
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    const T scale = mn[n] > 0 ? gmn[n] / mn[n] : T(0);
+    gmn[n] = 0;
+    V<T> row[NV], g[NV];
+    for (int64_t j = 0; j < NV; ++j) {
+      row[j] = vload<T>(m + n * W + j * L);
+      g[j] = vload<T>(gm + n * W + j * L) + scale * row[j];
+    }
+    for (int64_t h = 0; h < H; ++h) {
+      const T d = dd[h * N + n];
+      for (int64_t j = 0; j < NV; ++j) {
+        g[j] += d * vload<T>(k + h * W + j * L);
+        vstore<T>(gk + h * W + j * L, vload<T>(gk + h * W + j * L) + d * row[j]);
+      }
+    }
+    for (int64_t j = 0; j < NV; ++j) vstore<T>(gm + n * W + j * L, g[j]);
+  }
+}
+
+template <typename T>
+void rows_backward(const T* __restrict k, int64_t H, const T* __restrict dd,
+                   const T* __restrict kscale, const T* __restrict m, const T* __restrict mn,
+                   T* __restrict gmn, T* __restrict gk, T* __restrict gm, int64_t N,
+                   int64_t W) {
+  const int64_t nv = W % lanes<T>() == 0 ? W / lanes<T>() : 0;
+  if (nv == 4) return rows_backward_v<T, 4>(k, H, dd, kscale, m, mn, gmn, gk, gm, N);
+  if (nv == 5) return rows_backward_v<T, 5>(k, H, dd, kscale, m, mn, gmn, gk, gm, N);
+  if (nv == 10) return rows_backward_v<T, 10>(k, H, dd, kscale, m, mn, gmn, gk, gm, N);
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t x = 0; x < W; ++x) gk[h * W + x] = kscale[h] * k[h * W + x];
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    const T* __restrict row = m + n * W;
+    T* __restrict grow = gm + n * W;
+    const T scale = mn[n] > 0 ? gmn[n] / mn[n] : T(0);
+    gmn[n] = 0;
+    for (int64_t x = 0; x < W; ++x) grow[x] += scale * row[x];
+    for (int64_t h = 0; h < H; ++h) {
+      const T d = dd[h * N + n];
+      const T* __restrict kh = k + h * W;
+      T* __restrict gkh = gk + h * W;
+      for (int64_t x = 0; x < W; ++x) {
+        grow[x] += d * kh[x];
+        gkh[x] += d * row[x];
+      }
+    }
+  }
+}
+
+// Eqs. 3-4 for one write head (the usual case), in loops the compiler vectorises:
+// M_t(i) = M_{t-1}(i) (1 - w(i) e) + w(i) a.
+template <typename T>
+void erase_add_one(const T* __restrict m0, const T* __restrict w, const T* __restrict e,
+                   const T* __restrict a, T* __restrict m, int64_t N, int64_t W) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T wn = w[n];
+    const T* __restrict old = m0 + n * W;
+    T* __restrict out = m + n * W;
+    for (int64_t x = 0; x < W; ++x) out[x] = old[x] * (T(1) - wn * e[x]) + wn * a[x];
+  }
+}
+
+// Backward of `erase_add_one` given dL/dM_t (`gm`): dL/dM_{t-1} into `gm0`, and adds to
+// dL/dw (`gw`, [N]), dL/de and dL/da ([W]).
+template <typename T>
+void erase_add_one_backward(const T* __restrict gm, const T* __restrict m0,
+                            const T* __restrict w, const T* __restrict e, const T* __restrict a,
+                            T* __restrict gm0, T* __restrict gw, T* __restrict ge,
+                            T* __restrict ga, int64_t N, int64_t W) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T wn = w[n];
+    const T* __restrict g = gm + n * W;
+    const T* __restrict old = m0 + n * W;
+    T* __restrict out = gm0 + n * W;
+    T acc[kLanes] = {};
+    int64_t x = 0;
+    for (; x + kLanes <= W; x += kLanes) {
+      for (int64_t j = 0; j < kLanes; ++j) {
+        const T gv = g[x + j], o = old[x + j], ex = e[x + j];
+        out[x + j] = gv * (T(1) - wn * ex);
+        acc[j] += gv * (a[x + j] - o * ex);
+        ge[x + j] -= gv * o * wn;
+        ga[x + j] += gv * wn;
+      }
+    }
+    T total = tree_sum(acc);
+    for (; x < W; ++x) {
+      const T gv = g[x], o = old[x];
+      out[x] = gv * (T(1) - wn * e[x]);
+      total += gv * (a[x] - o * e[x]);
+      ge[x] -= gv * o * wn;
+      ga[x] += gv * wn;
+    }
+    gw[n] += total;
+  }
+}
+
+}  // namespace mann_ntm

@@ -1,0 +1,254 @@
+// One NTM-style memory step (Graves et al. 2014 eqs. 2-9) and its backward, fused per episode.
+//
+// The op-by-op step runs some forty operators over the batch, two batched products of tiny
+// matrices per addressing, and its backward as many again. Here each batch element's memory
+// stays in cache through the whole step; batch elements run in parallel (at::parallel_for,
+// torch's thread count). ntm_kernels.h has the loops; mann_lightning/memory/fused_ntm.py
+// builds and registers this file.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <torch/library.h>
+
+#include "ntm_kernels.h"
+
+#include <algorithm>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using mann_ntm::Heads;
+using mann_ntm::kPlanes;
+using mann_ntm::Sizes;
+using mann_ntm::dots;
+
+// The step's inputs, in schema order: keys [B, H, W], beta, gate, gamma [B, H], shift
+// [B, H, S], erase and add [B, Hw, W], memory [B, N, W], read weights [B, Hr, N], write weights
+// [B, Hw, N]; H = Hw + Hr, write heads first. A mismatch would read out of bounds.
+Sizes check_step(const std::vector<Tensor>& in) {
+  const Tensor &keys = in[0], &shift = in[3], &erase = in[5], &memory = in[7];
+  TORCH_CHECK(keys.dim() == 3 && memory.dim() == 3 && shift.dim() == 3 && erase.dim() == 3,
+              "mann_ntm: keys [B, H, W], shift [B, H, S], erase [B, Hw, W] and memory "
+              "[B, N, W] expected, got ", keys.sizes(), ", ", shift.sizes(), ", ",
+              erase.sizes(), " and ", memory.sizes());
+  const int64_t B = keys.size(0), H = keys.size(1), W = keys.size(2), Hw = erase.size(1);
+  const Sizes z{B, Hw, H - Hw, memory.size(1), W, shift.size(2)};
+  TORCH_CHECK(z.Hr > 0 && Hw > 0 && z.N > 0 && W > 0 && z.S % 2 == 1 && z.S <= z.N,
+              "mann_ntm: need read and write heads, a non-empty memory and an odd number of "
+              "shifts of at most N, got keys ", keys.sizes(), ", erase ", erase.sizes(),
+              ", shift ", shift.sizes(), ", memory ", memory.sizes());
+  const std::vector<std::vector<int64_t>> shapes = {
+      {B, H, W}, {B, H}, {B, H}, {B, H, z.S}, {B, H}, {B, Hw, W}, {B, Hw, W},
+      {B, z.N, W}, {B, z.Hr, z.N}, {B, Hw, z.N}};
+  const char* names[] = {"keys", "beta", "gate", "shift", "gamma", "erase", "add",
+                         "memory", "read_weights", "write_weights"};
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    TORCH_CHECK(in[i].sizes() == at::IntArrayRef(shapes[i]), "mann_ntm: ", names[i],
+                " must be ", at::IntArrayRef(shapes[i]), ", got ", in[i].sizes());
+    TORCH_CHECK(in[i].device().is_cpu(), "mann_ntm: CPU tensors only");
+    TORCH_CHECK(in[i].scalar_type() == keys.scalar_type(), "mann_ntm: all inputs must be ",
+                keys.scalar_type(), ", got ", in[i].scalar_type(), " for ", names[i]);
+  }
+  return z;
+}
+
+template <typename T>
+const T* ptr(const Tensor& t) {
+  return t.data_ptr<T>();
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> ntm_forward(
+    const Tensor& keys, const Tensor& beta, const Tensor& gate, const Tensor& shift,
+    const Tensor& gamma, const Tensor& erase, const Tensor& add, const Tensor& memory,
+    const Tensor& read_weights, const Tensor& write_weights, double eps, double sharpen_eps) {
+  std::vector<Tensor> in;
+  for (const Tensor* t : {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory,
+                          &read_weights, &write_weights}) {
+    in.push_back(t->contiguous());
+  }
+  const Sizes z = check_step(in);
+  const int64_t B = z.B, Hw = z.Hw, Hr = z.Hr, H = z.heads(), N = z.N, W = z.W, S = z.S;
+  const auto opts = keys.options();
+  Tensor reads = at::empty({B, Hr, W}, opts), new_memory = at::empty({B, N, W}, opts);
+  Tensor rw = at::empty({B, Hr, N}, opts), ww = at::empty({B, Hw, N}, opts);
+  Tensor aux = at::empty({B, kPlanes, H, N}, opts), norms = at::empty({B, 2, N}, opts);
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "mann_ntm_forward", [&] {
+    using T = scalar_t;
+    const T e_cos = static_cast<T>(eps), e_sharp = static_cast<T>(sharpen_eps);
+    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+      std::vector<T> tmp(N);
+      for (int64_t b = begin; b < end; ++b) {
+        const T *k = ptr<T>(in[0]) + b * H * W, *be = ptr<T>(in[1]) + b * H;
+        const T *g = ptr<T>(in[2]) + b * H, *s = ptr<T>(in[3]) + b * H * S;
+        const T *ga = ptr<T>(in[4]) + b * H, *e = ptr<T>(in[5]) + b * Hw * W;
+        const T *a = ptr<T>(in[6]) + b * Hw * W, *m0 = ptr<T>(in[7]) + b * N * W;
+        const T *prw = ptr<T>(in[8]) + b * Hr * N, *pww = ptr<T>(in[9]) + b * Hw * N;
+        T* m = new_memory.data_ptr<T>() + b * N * W;
+        T *wr = rw.data_ptr<T>() + b * Hr * N, *wwb = ww.data_ptr<T>() + b * Hw * N;
+        T *ax = aux.data_ptr<T>() + b * kPlanes * H * N, *mn = norms.data_ptr<T>() + b * 2 * N;
+        T* rd = reads.data_ptr<T>() + b * Hr * W;
+        const Heads<T> writes{k, be, g, s, ga, ax, Hw, H * N};
+        const Heads<T> readh{k + Hw * W, be + Hw, g + Hw, s + Hw * S, ga + Hw, ax + Hw * N, Hr,
+                             H * N};
+        mann_ntm::row_norms(m0, N, W, mn);
+        mann_ntm::address(writes, m0, mn, pww, wwb, tmp.data(), z, e_cos, e_sharp);
+        if (Hw == 1) {  // eqs. 3-4: erase, then add
+          mann_ntm::erase_add_one(m0, wwb, e, a, m, N, W);
+        } else {
+          for (int64_t n = 0; n < N; ++n) {
+            for (int64_t x = 0; x < W; ++x) {
+              T keep = 1, added = 0;
+              for (int64_t h = 0; h < Hw; ++h) {
+                keep *= T(1) - wwb[h * N + n] * e[h * W + x];
+                added += wwb[h * N + n] * a[h * W + x];
+              }
+              m[n * W + x] = m0[n * W + x] * keep + added;
+            }
+          }
+        }
+        mann_ntm::row_norms(m, N, W, mn + N);
+        mann_ntm::address(readh, m, mn + N, prw, wr, tmp.data(), z, e_cos, e_sharp);
+        std::fill(rd, rd + Hr * W, T(0));  // eq. 2: r = sum_i w^r(i) M(i)
+        for (int64_t n = 0; n < N; ++n) {
+          for (int64_t h = 0; h < Hr; ++h) {
+            const T c = wr[h * N + n];
+            for (int64_t x = 0; x < W; ++x) rd[h * W + x] += c * m[n * W + x];
+          }
+        }
+      }
+    });
+  });
+  return {reads, new_memory, rw, ww, aux, norms};
+}
+
+std::vector<Tensor> ntm_backward(
+    const Tensor& g_reads, const Tensor& g_memory, const Tensor& g_rw, const Tensor& g_ww,
+    const Tensor& keys, const Tensor& beta, const Tensor& gate, const Tensor& shift,
+    const Tensor& gamma, const Tensor& erase, const Tensor& add, const Tensor& memory,
+    const Tensor& read_weights, const Tensor& write_weights, const Tensor& new_memory,
+    const Tensor& new_rw, const Tensor& new_ww, const Tensor& aux, const Tensor& norms,
+    double eps, double sharpen_eps) {
+  std::vector<Tensor> in;
+  for (const Tensor* t : {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory,
+                          &read_weights, &write_weights}) {
+    in.push_back(t->contiguous());
+  }
+  const Sizes z = check_step(in);
+  const int64_t B = z.B, Hw = z.Hw, Hr = z.Hr, H = z.heads(), N = z.N, W = z.W, S = z.S;
+  const std::vector<std::pair<const Tensor*, std::vector<int64_t>>> saved = {
+      {&g_reads, {B, Hr, W}}, {&g_memory, {B, N, W}}, {&g_rw, {B, Hr, N}},
+      {&g_ww, {B, Hw, N}},    {&new_memory, {B, N, W}}, {&new_rw, {B, Hr, N}},
+      {&new_ww, {B, Hw, N}},  {&aux, {B, kPlanes, H, N}}, {&norms, {B, 2, N}}};
+  std::vector<Tensor> sv;
+  for (const auto& [t, shape] : saved) {
+    TORCH_CHECK(t->sizes() == at::IntArrayRef(shape) && t->scalar_type() == keys.scalar_type()
+                    && t->device().is_cpu(),
+                "mann_ntm: backward expected a CPU ", keys.scalar_type(), " tensor of ",
+                at::IntArrayRef(shape), ", got ", t->sizes());
+    sv.push_back(t->contiguous());
+  }
+  std::vector<Tensor> out;  // gradients of the ten inputs, in their order, all written below
+  for (const Tensor& t : in) out.push_back(at::empty_like(t));
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "mann_ntm_backward", [&] {
+    using T = scalar_t;
+    const T e_cos = static_cast<T>(eps), e_sharp = static_cast<T>(sharpen_eps);
+    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+      std::vector<T> gm(N * W), gwr(Hr * N), gww(Hw * N), gmn(N, T(0)), t1(N), t2(N), f(Hw);
+      std::vector<T> dd(H * N), kscale(H);
+      for (int64_t b = begin; b < end; ++b) {
+        const T *k = ptr<T>(in[0]) + b * H * W, *be = ptr<T>(in[1]) + b * H;
+        const T *g = ptr<T>(in[2]) + b * H, *s = ptr<T>(in[3]) + b * H * S;
+        const T *ga = ptr<T>(in[4]) + b * H, *e = ptr<T>(in[5]) + b * Hw * W;
+        const T *a = ptr<T>(in[6]) + b * Hw * W, *m0 = ptr<T>(in[7]) + b * N * W;
+        const T *prw = ptr<T>(in[8]) + b * Hr * N, *pww = ptr<T>(in[9]) + b * Hw * N;
+        const T *gr = ptr<T>(sv[0]) + b * Hr * W, *gmin = ptr<T>(sv[1]) + b * N * W;
+        const T *grw = ptr<T>(sv[2]) + b * Hr * N, *gwwin = ptr<T>(sv[3]) + b * Hw * N;
+        const T *m = ptr<T>(sv[4]) + b * N * W, *wr = ptr<T>(sv[5]) + b * Hr * N;
+        const T *wwb = ptr<T>(sv[6]) + b * Hw * N, *mn = ptr<T>(sv[8]) + b * 2 * N;
+        T* ax = sv[7].data_ptr<T>() + b * kPlanes * H * N;  // read only
+        T *gk = out[0].data_ptr<T>() + b * H * W, *gbe = out[1].data_ptr<T>() + b * H;
+        T *gg = out[2].data_ptr<T>() + b * H, *gs = out[3].data_ptr<T>() + b * H * S;
+        T *gga = out[4].data_ptr<T>() + b * H, *ge = out[5].data_ptr<T>() + b * Hw * W;
+        T *gad = out[6].data_ptr<T>() + b * Hw * W, *gm0 = out[7].data_ptr<T>() + b * N * W;
+        T *gprw = out[8].data_ptr<T>() + b * Hr * N, *gpww = out[9].data_ptr<T>() + b * Hw * N;
+        const Heads<T> writes{k, be, g, s, ga, ax, Hw, H * N};
+        const Heads<T> readh{k + Hw * W, be + Hw, g + Hw, s + Hw * S, ga + Hw, ax + Hw * N, Hr,
+                             H * N};
+        // eq. 2 backward: dL/dw^r(i) = g_r . M(i) (plus what later steps sent), dL/dM(i).
+        std::copy(gmin, gmin + N * W, gm.begin());
+        mann_ntm::row_dots(gr, Hr, m, N, W, gwr.data());
+        for (int64_t i = 0; i < Hr * N; ++i) gwr[i] += grw[i];
+        for (int64_t n = 0; n < N; ++n) {
+          for (int64_t h = 0; h < Hr; ++h) {
+            const T c = wr[h * N + n];
+            for (int64_t x = 0; x < W; ++x) gm[n * W + x] += c * gr[h * W + x];
+          }
+        }
+        mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
+                                   gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
+                                   gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
+        mann_ntm::rows_backward(readh.k, Hr, dd.data(), kscale.data(), m, mn + N, gmn.data(),
+                                gk + Hw * W, gm.data(), N, W);
+        // eqs. 3-4 backward: M_t = M_{t-1} prod_h (1 - w^w_h e_h) + sum_h w^w_h a_h.
+        std::copy(gwwin, gwwin + Hw * N, gww.begin());
+        std::fill(ge, ge + Hw * W, T(0));
+        std::fill(gad, gad + Hw * W, T(0));
+        if (Hw == 1) {
+          mann_ntm::erase_add_one_backward(gm.data(), m0, wwb, e, a, gm0, gww.data(), ge, gad,
+                                           N, W);
+        } else {
+          for (int64_t n = 0; n < N; ++n) {
+            for (int64_t x = 0; x < W; ++x) {
+              T keep = 1;
+              for (int64_t h = 0; h < Hw; ++h) {
+                f[h] = T(1) - wwb[h * N + n] * e[h * W + x];
+                keep *= f[h];
+              }
+              const T gv = gm[n * W + x], old = m0[n * W + x];
+              gm0[n * W + x] = gv * keep;
+              for (int64_t h = 0; h < Hw; ++h) {
+                T others = 1;  // the product without head h (no division: a factor may be 0)
+                for (int64_t j = 0; j < Hw; ++j) others *= j == h ? T(1) : f[j];
+                const T w = wwb[h * N + n];
+                gww[h * N + n] += gv * (a[h * W + x] - old * others * e[h * W + x]);
+                ge[h * W + x] -= gv * old * others * w;
+                gad[h * W + x] += gv * w;
+              }
+            }
+          }
+        }
+        mann_ntm::address_backward(writes, mn, pww, wwb, gww.data(), gbe, gg, gs, gga, gpww,
+                                   dd.data(), kscale.data(), gmn.data(), t1.data(), t2.data(), z,
+                                   e_cos, e_sharp);
+        mann_ntm::rows_backward(k, Hw, dd.data(), kscale.data(), m0, mn, gmn.data(), gk, gm0, N,
+                                W);
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(mann_ntm, m) {
+  m.def(
+      "forward(Tensor keys, Tensor beta, Tensor gate, Tensor shift, Tensor gamma, Tensor erase, "
+      "Tensor add, Tensor memory, Tensor read_weights, Tensor write_weights, float eps, "
+      "float sharpen_eps) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "backward(Tensor g_reads, Tensor g_memory, Tensor g_read_weights, "
+      "Tensor g_write_weights, Tensor keys, Tensor beta, Tensor gate, Tensor shift, "
+      "Tensor gamma, Tensor erase, Tensor add, Tensor memory, Tensor read_weights, "
+      "Tensor write_weights, Tensor new_memory, Tensor new_read_weights, "
+      "Tensor new_write_weights, Tensor aux, Tensor memory_norms, float eps, "
+      "float sharpen_eps) -> Tensor[]");
+}
+
+TORCH_LIBRARY_IMPL(mann_ntm, CPU, m) {
+  m.impl("forward", &ntm_forward);
+  m.impl("backward", &ntm_backward);
+}
