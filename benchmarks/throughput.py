@@ -14,7 +14,8 @@ instances, the paper's configuration; memory 40-wide words, 4 heads) and prints:
 
 Rows: no memory (the LSTM alone), LRUA, a straightforward autograd LRUA (``LRUA-plain``), the
 NTM-style memory and sparse LRUA (top-k 8) (and, with ``--models``, the ablation
-``LRUA-interface-only`` of ``interface_only.py``), at each ``--batch-size``, each eager and with
+``LRUA-interface-only`` of ``interface_only.py``, and ``LRUA-op-by-op`` / ``NTM-op-by-op``
+without their fused CPU kernels), at each ``--batch-size``, each eager and with
 every ``--compile`` mode (:mod:`mann_lightning.compilation`; compiling takes minutes, not
 timed); dense and sparse LRUA at every ``--slots`` (batch 16; dense sizes whose autograd
 graph would exceed ``--max-gb`` are reported as not run); and one end-to-end row per compile
@@ -58,6 +59,7 @@ MEMORIES: dict[str, Callable[[int], torch.nn.Module | None]] = {
 ABLATIONS: dict[str, Callable[[int], torch.nn.Module | None]] = {  # rows on request only
     "LRUA-interface-only": lambda slots: InterfaceOnlyMemory(slots, 40, 4),
     "LRUA-op-by-op": lambda slots: LRUAMemory(slots, 40, 4, fused_kernel=False),
+    "NTM-op-by-op": lambda slots: NTMMemory(slots, 40, 4, fused_kernel=False),
 }
 Step = Callable[[], None]
 

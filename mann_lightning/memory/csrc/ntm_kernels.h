@@ -165,14 +165,14 @@ MANN_INLINE void log_scaled(const T* __restrict x, T eps, T gamma, T* __restrict
   }
 }
 
-// out[h * N + n] = k[h] . M(n) for H keys [H, W] and the N rows of m [N, W]: with 32-byte
-// vectors where W is a whole number of them (one pass over each row for four heads).
+// out[h * stride + n] = k[h] . M(n) for H keys [H, W] and the N rows of m [N, W]: with
+// 32-byte vectors where W is a whole number of them (one pass over each row for four heads).
 template <typename T>
 void row_dots(const T* __restrict k, int64_t H, const T* __restrict m, int64_t N, int64_t W,
-              T* __restrict out) {
+              T* __restrict out, int64_t stride) {
   constexpr int64_t L = lanes<T>();
   if (W % L != 0) {
-    for (int64_t n = 0; n < N; ++n) dots(k, m + n * W, H, W, out + n, N);
+    for (int64_t n = 0; n < N; ++n) dots(k, m + n * W, H, W, out + n, stride);
     return;
   }
   const int64_t nv = W / L;
@@ -189,11 +189,11 @@ void row_dots(const T* __restrict k, int64_t H, const T* __restrict m, int64_t N
         if (hb > 2) acc2 += vload<T>(kb + 2 * W + j * L) * r;
         if (hb > 3) acc3 += vload<T>(kb + 3 * W + j * L) * r;
       }
-      T* o = out + h0 * N + n;
+      T* o = out + h0 * stride + n;
       o[0] = hsum<T>(acc0);
-      if (hb > 1) o[N] = hsum<T>(acc1);
-      if (hb > 2) o[2 * N] = hsum<T>(acc2);
-      if (hb > 3) o[3 * N] = hsum<T>(acc3);
+      if (hb > 1) o[stride] = hsum<T>(acc1);
+      if (hb > 2) o[2 * stride] = hsum<T>(acc2);
+      if (hb > 3) o[3 * stride] = hsum<T>(acc3);
     }
   }
 }
@@ -217,10 +217,32 @@ struct Heads {
   int64_t H, plane;  // heads in the group; heads * N of the whole element
 };
 
-// Row norms ||M(i)|| of an [N, W] memory.
+// One pass over an [N, W] memory: its row norms ||M(i)|| into `mn` and the H keys' dots
+// k_h . M(i) into out[h * N + i] (eq. 5).
 template <typename T>
-void row_norms(const T* m, int64_t N, int64_t W, T* out) {
-  for (int64_t n = 0; n < N; ++n) out[n] = std::sqrt(dot(m + n * W, m + n * W, W));
+void norms_and_dots(const T* k, int64_t H, const T* m, int64_t N, int64_t W, T* mn, T* out) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T* row = m + n * W;
+    mn[n] = std::sqrt(dot(row, row, W));
+    row_dots(k, H, row, 1, W, out + n, N);
+  }
+}
+
+// Eqs. 3-4 for one write head (the usual case), M_t(i) = M_{t-1}(i) (1 - w(i) e) + w(i) a,
+// with each new row's norm and the read keys' dots (into out[h * N + i]) taken while the row
+// is in cache.
+template <typename T>
+void write_one(const T* __restrict m0, const T* __restrict w, const T* __restrict e,
+               const T* __restrict a, T* __restrict m, const T* kr, int64_t Hr, T* mn, T* out,
+               int64_t N, int64_t W) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T wn = w[n];
+    const T* __restrict old = m0 + n * W;
+    T* __restrict row = m + n * W;
+    for (int64_t x = 0; x < W; ++x) row[x] = old[x] * (T(1) - wn * e[x]) + wn * a[x];
+    mn[n] = std::sqrt(dot(row, row, W));
+    row_dots(kr, Hr, row, 1, W, out + n, N);
+  }
 }
 
 // dst[i] = sum_j s[j] src[(i - sign (j - S/2)) mod N]: eq. 8's circular convolution (sign 1)
@@ -245,12 +267,12 @@ T circular_dot(const T* a, const T* b, int64_t off, int64_t N) {
   return dot(a + off, b, N - off) + dot(a, b + N - off, off);
 }
 
-// Eqs. 5-9 for the heads of `hd` against memory `m` (row norms `mn`): weights w [H, N].
+// Eqs. 5-9 for the heads of `hd` from their dots k . M(i) (in the first aux plane) and the
+// row norms `mn`: weights w [H, N].
 template <typename T>
-void address(const Heads<T>& hd, const T* m, const T* mn, const T* prev, T* w, T* tmp,
-             const Sizes& z, T eps, T seps) {
+void address(const Heads<T>& hd, const T* mn, const T* prev, T* w, T* tmp, const Sizes& z,
+             T eps, T seps) {
   const int64_t N = z.N, W = z.W, S = z.S, P = hd.plane;
-  row_dots(hd.k, hd.H, m, N, W, hd.aux);  // k . M(i) into the first plane
   for (int64_t h = 0; h < hd.H; ++h) {
     const T* k = hd.k + h * W;
     T* __restrict cos = hd.aux + h * N;
@@ -387,36 +409,68 @@ void rows_backward(const T* __restrict k, int64_t H, const T* __restrict dd,
   }
 }
 
-// Eqs. 3-4 for one write head (the usual case), in loops the compiler vectorises:
-// M_t(i) = M_{t-1}(i) (1 - w(i) e) + w(i) a.
+// ---------------------------------------------------------------- backward, one write head
+// M_t's rows are recomputed from M_{t-1} (eqs. 3-4: two products per value) instead of
+// being read again: a step's backward then reads one saved memory, not two, and the
+// gradient of M_t is taken through eqs. 3-4 in the same pass that forms it.
+
+// dL/dw^r(h, i) = g_r(h) . M_t(i) plus what later steps sent (`grw`), into `gwr` [Hr, N].
 template <typename T>
-void erase_add_one(const T* __restrict m0, const T* __restrict w, const T* __restrict e,
-                   const T* __restrict a, T* __restrict m, int64_t N, int64_t W) {
+void read_weight_grads_one(const T* __restrict m0, const T* __restrict w, const T* __restrict e,
+                           const T* __restrict a, const T* __restrict gr, int64_t Hr,
+                           const T* __restrict grw, T* __restrict gwr, T* __restrict row,
+                           T* __restrict tmp, int64_t N, int64_t W) {
   for (int64_t n = 0; n < N; ++n) {
     const T wn = w[n];
     const T* __restrict old = m0 + n * W;
-    T* __restrict out = m + n * W;
-    for (int64_t x = 0; x < W; ++x) out[x] = old[x] * (T(1) - wn * e[x]) + wn * a[x];
+    for (int64_t x = 0; x < W; ++x) row[x] = old[x] * (T(1) - wn * e[x]) + wn * a[x];
+    row_dots(gr, Hr, row, 1, W, tmp, 1);
+    for (int64_t h = 0; h < Hr; ++h) gwr[h * N + n] = tmp[h] + grw[h * N + n];
   }
 }
 
-// Backward of `erase_add_one` given dL/dM_t (`gm`): dL/dM_{t-1} into `gm0`, and adds to
-// dL/dw (`gw`, [N]), dL/de and dL/da ([W]).
+// dL/dM_t(i) from later steps (`gmin`), the reads (eq. 2) and the read addressing (`dd`,
+// `kscale`, `gmn` of `address_backward`), taken through eqs. 3-4 at once: dL/dM_{t-1} into
+// `gm0`, and adds to dL/dw^w (`gw`, [N]), dL/de, dL/da ([W]); dL/dk of the read heads into
+// `gk` [Hr, W]. Clears `gmn`.
 template <typename T>
-void erase_add_one_backward(const T* __restrict gm, const T* __restrict m0,
-                            const T* __restrict w, const T* __restrict e, const T* __restrict a,
-                            T* __restrict gm0, T* __restrict gw, T* __restrict ge,
-                            T* __restrict ga, int64_t N, int64_t W) {
+void memory_grads_one(const T* __restrict m0, const T* __restrict w, const T* __restrict e,
+                      const T* __restrict a, const T* __restrict gmin, const T* __restrict wr,
+                      const T* __restrict gr, int64_t Hr, const T* __restrict dd,
+                      const T* __restrict k, const T* __restrict kscale,
+                      const T* __restrict mn, T* __restrict gmn, T* __restrict gk,
+                      T* __restrict gm0, T* __restrict gw, T* __restrict ge,
+                      T* __restrict ga, T* __restrict row, T* __restrict grow, int64_t N,
+                      int64_t W) {
+  for (int64_t h = 0; h < Hr; ++h) {
+    for (int64_t x = 0; x < W; ++x) gk[h * W + x] = kscale[h] * k[h * W + x];
+  }
   for (int64_t n = 0; n < N; ++n) {
     const T wn = w[n];
-    const T* __restrict g = gm + n * W;
     const T* __restrict old = m0 + n * W;
+    const T* __restrict gin = gmin + n * W;
+    const T scale = mn[n] > 0 ? gmn[n] / mn[n] : T(0);
+    gmn[n] = 0;
+    for (int64_t x = 0; x < W; ++x) {
+      row[x] = old[x] * (T(1) - wn * e[x]) + wn * a[x];  // M_t(i)
+      grow[x] = gin[x] + scale * row[x];
+    }
+    for (int64_t h = 0; h < Hr; ++h) {
+      const T c = wr[h * N + n], d = dd[h * N + n];
+      const T* __restrict gh = gr + h * W;
+      const T* __restrict kh = k + h * W;
+      T* __restrict gkh = gk + h * W;
+      for (int64_t x = 0; x < W; ++x) {
+        grow[x] += c * gh[x] + d * kh[x];
+        gkh[x] += d * row[x];
+      }
+    }
     T* __restrict out = gm0 + n * W;
     T acc[kLanes] = {};
     int64_t x = 0;
     for (; x + kLanes <= W; x += kLanes) {
       for (int64_t j = 0; j < kLanes; ++j) {
-        const T gv = g[x + j], o = old[x + j], ex = e[x + j];
+        const T gv = grow[x + j], o = old[x + j], ex = e[x + j];
         out[x + j] = gv * (T(1) - wn * ex);
         acc[j] += gv * (a[x + j] - o * ex);
         ge[x + j] -= gv * o * wn;
@@ -425,7 +479,7 @@ void erase_add_one_backward(const T* __restrict gm, const T* __restrict m0,
     }
     T total = tree_sum(acc);
     for (; x < W; ++x) {
-      const T gv = g[x], o = old[x];
+      const T gv = grow[x], o = old[x];
       out[x] = gv * (T(1) - wn * e[x]);
       total += gv * (a[x] - o * e[x]);
       ge[x] -= gv * o * wn;

@@ -94,10 +94,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> ntm_forward(
         const Heads<T> writes{k, be, g, s, ga, ax, Hw, H * N};
         const Heads<T> readh{k + Hw * W, be + Hw, g + Hw, s + Hw * S, ga + Hw, ax + Hw * N, Hr,
                              H * N};
-        mann_ntm::row_norms(m0, N, W, mn);
-        mann_ntm::address(writes, m0, mn, pww, wwb, tmp.data(), z, e_cos, e_sharp);
-        if (Hw == 1) {  // eqs. 3-4: erase, then add
-          mann_ntm::erase_add_one(m0, wwb, e, a, m, N, W);
+        mann_ntm::norms_and_dots(k, Hw, m0, N, W, mn, ax);  // eq. 5 against M_{t-1}
+        mann_ntm::address(writes, mn, pww, wwb, tmp.data(), z, e_cos, e_sharp);
+        if (Hw == 1) {  // eqs. 3-4, and eq. 5's dots against M_t, in one pass
+          mann_ntm::write_one(m0, wwb, e, a, m, readh.k, Hr, mn + N, readh.aux, N, W);
         } else {
           for (int64_t n = 0; n < N; ++n) {
             for (int64_t x = 0; x < W; ++x) {
@@ -109,9 +109,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> ntm_forward(
               m[n * W + x] = m0[n * W + x] * keep + added;
             }
           }
+          mann_ntm::norms_and_dots(readh.k, Hr, m, N, W, mn + N, readh.aux);
         }
-        mann_ntm::row_norms(m, N, W, mn + N);
-        mann_ntm::address(readh, m, mn + N, prw, wr, tmp.data(), z, e_cos, e_sharp);
+        mann_ntm::address(readh, mn + N, prw, wr, tmp.data(), z, e_cos, e_sharp);
         std::fill(rd, rd + Hr * W, T(0));  // eq. 2: r = sum_i w^r(i) M(i)
         for (int64_t n = 0; n < N; ++n) {
           for (int64_t h = 0; h < Hr; ++h) {
@@ -158,7 +158,7 @@ std::vector<Tensor> ntm_backward(
     const T e_cos = static_cast<T>(eps), e_sharp = static_cast<T>(sharpen_eps);
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
       std::vector<T> gm(N * W), gwr(Hr * N), gww(Hw * N), gmn(N, T(0)), t1(N), t2(N), f(Hw);
-      std::vector<T> dd(H * N), kscale(H);
+      std::vector<T> dd(H * N), kscale(H), row(W);
       for (int64_t b = begin; b < end; ++b) {
         const T *k = ptr<T>(in[0]) + b * H * W, *be = ptr<T>(in[1]) + b * H;
         const T *g = ptr<T>(in[2]) + b * H, *s = ptr<T>(in[3]) + b * H * S;
@@ -178,48 +178,57 @@ std::vector<Tensor> ntm_backward(
         const Heads<T> writes{k, be, g, s, ga, ax, Hw, H * N};
         const Heads<T> readh{k + Hw * W, be + Hw, g + Hw, s + Hw * S, ga + Hw, ax + Hw * N, Hr,
                              H * N};
-        // eq. 2 backward: dL/dw^r(i) = g_r . M(i) (plus what later steps sent), dL/dM(i).
-        std::copy(gmin, gmin + N * W, gm.begin());
-        mann_ntm::row_dots(gr, Hr, m, N, W, gwr.data());
-        for (int64_t i = 0; i < Hr * N; ++i) gwr[i] += grw[i];
-        for (int64_t n = 0; n < N; ++n) {
-          for (int64_t h = 0; h < Hr; ++h) {
-            const T c = wr[h * N + n];
-            for (int64_t x = 0; x < W; ++x) gm[n * W + x] += c * gr[h * W + x];
-          }
-        }
-        mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
-                                   gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
-                                   gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
-        mann_ntm::rows_backward(readh.k, Hr, dd.data(), kscale.data(), m, mn + N, gmn.data(),
-                                gk + Hw * W, gm.data(), N, W);
-        // eqs. 3-4 backward: M_t = M_{t-1} prod_h (1 - w^w_h e_h) + sum_h w^w_h a_h.
-        std::copy(gwwin, gwwin + Hw * N, gww.begin());
-        std::fill(ge, ge + Hw * W, T(0));
-        std::fill(gad, gad + Hw * W, T(0));
-        if (Hw == 1) {
-          mann_ntm::erase_add_one_backward(gm.data(), m0, wwb, e, a, gm0, gww.data(), ge, gad,
-                                           N, W);
+        if (Hw == 1) {  // eq. 2, the read addressing and eqs. 3-4 in two passes over M_{t-1}
+          std::copy(gwwin, gwwin + N, gww.begin());
+          std::fill(ge, ge + W, T(0));
+          std::fill(gad, gad + W, T(0));
+          mann_ntm::read_weight_grads_one(m0, wwb, e, a, gr, Hr, grw, gwr.data(), row.data(),
+                                          kscale.data(), N, W);
+          mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
+                                     gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
+                                     gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
+          mann_ntm::memory_grads_one(m0, wwb, e, a, gmin, wr, gr, Hr, dd.data(), readh.k,
+                                     kscale.data(), mn + N, gmn.data(), gk + Hw * W, gm0,
+                                     gww.data(), ge, gad, row.data(), gm.data(), N, W);
         } else {
+          // eq. 2 backward: dL/dw^r(i) = g_r . M(i) (plus what later steps sent), dL/dM(i).
+          std::copy(gmin, gmin + N * W, gm.begin());
+          mann_ntm::row_dots(gr, Hr, m, N, W, gwr.data(), N);
+          for (int64_t i = 0; i < Hr * N; ++i) gwr[i] += grw[i];
           for (int64_t n = 0; n < N; ++n) {
-            for (int64_t x = 0; x < W; ++x) {
-              T keep = 1;
-              for (int64_t h = 0; h < Hw; ++h) {
-                f[h] = T(1) - wwb[h * N + n] * e[h * W + x];
-                keep *= f[h];
-              }
-              const T gv = gm[n * W + x], old = m0[n * W + x];
-              gm0[n * W + x] = gv * keep;
-              for (int64_t h = 0; h < Hw; ++h) {
-                T others = 1;  // the product without head h (no division: a factor may be 0)
-                for (int64_t j = 0; j < Hw; ++j) others *= j == h ? T(1) : f[j];
-                const T w = wwb[h * N + n];
-                gww[h * N + n] += gv * (a[h * W + x] - old * others * e[h * W + x]);
-                ge[h * W + x] -= gv * old * others * w;
-                gad[h * W + x] += gv * w;
-              }
+            for (int64_t h = 0; h < Hr; ++h) {
+              const T c = wr[h * N + n];
+              for (int64_t x = 0; x < W; ++x) gm[n * W + x] += c * gr[h * W + x];
             }
           }
+          mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
+                                     gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
+                                     gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
+          mann_ntm::rows_backward(readh.k, Hr, dd.data(), kscale.data(), m, mn + N, gmn.data(),
+                                  gk + Hw * W, gm.data(), N, W);
+          // eqs. 3-4 backward: M_t = M_{t-1} prod_h (1 - w^w_h e_h) + sum_h w^w_h a_h.
+          std::copy(gwwin, gwwin + Hw * N, gww.begin());
+          std::fill(ge, ge + Hw * W, T(0));
+          std::fill(gad, gad + Hw * W, T(0));
+            for (int64_t n = 0; n < N; ++n) {
+              for (int64_t x = 0; x < W; ++x) {
+                T keep = 1;
+                for (int64_t h = 0; h < Hw; ++h) {
+                  f[h] = T(1) - wwb[h * N + n] * e[h * W + x];
+                  keep *= f[h];
+                }
+                const T gv = gm[n * W + x], old = m0[n * W + x];
+                gm0[n * W + x] = gv * keep;
+                for (int64_t h = 0; h < Hw; ++h) {
+                  T others = 1;  // the product without head h (no division: a factor may be 0)
+                  for (int64_t j = 0; j < Hw; ++j) others *= j == h ? T(1) : f[j];
+                  const T w = wwb[h * N + n];
+                  gww[h * N + n] += gv * (a[h * W + x] - old * others * e[h * W + x]);
+                  ge[h * W + x] -= gv * old * others * w;
+                  gad[h * W + x] += gv * w;
+                }
+              }
+            }
         }
         mann_ntm::address_backward(writes, mn, pww, wwb, gww.data(), gbe, gg, gs, gga, gpww,
                                    dd.data(), kscale.data(), gmn.data(), t1.data(), t2.data(), z,
