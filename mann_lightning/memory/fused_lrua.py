@@ -38,25 +38,14 @@ _STATE: dict[str, bool | None] = {"loaded": None}
 
 def fused_lrua_available() -> bool:
     """Whether the fused kernel is loaded, building it on the first call (see module doc)."""
-    if _STATE["loaded"] is None:
-        reason = _load()
-        _STATE["loaded"] = reason is None
-        if reason is not None:
-            log.warning("Fused LRUA kernel unavailable (%s); using the op-by-op step.", reason)
-    return bool(_STATE["loaded"])
+    return kernel_build.available(_STATE, lambda: _load(), "LRUA", log)
 
 
 def use_fused(keys: Tensor, memory: Tensor) -> bool:
-    """Whether a step on these tensors can take the fused kernel (CPU, float32/64, no autocast).
-
-    While ``torch.compile`` traces a step the kernel is used only if it was loaded before
-    (:meth:`LRUAMemory.before_compile`): a build cannot run inside a traced graph.
-    """
-    if not kernel_build.cpu_kernel_applies(keys, memory):
-        return False
-    if torch.compiler.is_compiling():
-        return _STATE["loaded"] is True
-    return fused_lrua_available()
+    """Whether a step on these tensors can take the kernel (CPU, float32/64, no autocast;
+    while compiling, only if :meth:`~mann_lightning.memory.base.Memory.before_compile` loaded
+    it: a build cannot run inside a traced graph)."""
+    return kernel_build.usable(_STATE, fused_lrua_available, keys, memory)
 
 
 def fused_step(

@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -128,3 +129,37 @@ def cpu_kernel_applies(*tensors: torch.Tensor) -> bool:
         and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
         and not torch.is_autocast_enabled("cpu")
     )
+
+
+def available(
+    state: dict[str, bool | None],
+    load: Callable[[], str | None],
+    what: str,
+    logger: logging.Logger,
+) -> bool:
+    """Whether a fused kernel is loaded, calling ``load`` (build and load; the reason it is
+    unavailable, or None) on the first call; ``state["loaded"]`` keeps the answer, and a
+    failure is one warning line on ``logger`` naming ``what`` kernel."""
+    if state["loaded"] is None:
+        reason = load()
+        state["loaded"] = reason is None
+        if reason is not None:
+            logger.warning(
+                "Fused %s kernel unavailable (%s); using the op-by-op step.", what, reason
+            )
+    return bool(state["loaded"])
+
+
+def usable(
+    state: dict[str, bool | None], is_available: Callable[[], bool], *tensors: torch.Tensor
+) -> bool:
+    """Whether a step on ``tensors`` can take a fused CPU kernel (:func:`cpu_kernel_applies`).
+
+    While ``torch.compile`` traces a step the kernel is used only if it was loaded before
+    (``Memory.before_compile``): a build cannot run inside a traced graph.
+    """
+    if not cpu_kernel_applies(*tensors):
+        return False
+    if torch.compiler.is_compiling():
+        return state["loaded"] is True
+    return is_available()

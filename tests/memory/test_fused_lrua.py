@@ -7,6 +7,7 @@ import stat
 
 import pytest
 import torch
+from helpers.memory_episodes import assert_same_episode
 
 from mann_lightning.memory import fused_lrua, kernel_build
 from mann_lightning.memory.fused_lrua import fused_lrua_available, fused_step
@@ -72,25 +73,7 @@ def test_an_episode_matches_the_op_by_op_memory(dtype: torch.dtype, word: int, t
     torch.manual_seed(0)
     fused = LRUAMemory(16, word, 4, input_size=12).to(dtype)
     plain = LRUAMemory(16, word, 4, input_size=12, fused_kernel=False).to(dtype)
-    plain.load_state_dict(fused.state_dict())
-    hidden = torch.randn(3, 6, 12, dtype=dtype, requires_grad=True)
-    results = []
-    for memory in (fused, plain):
-        state = memory.initial_state(3, dtype=dtype)
-        reads = []
-        for t in range(6):
-            r, state = memory(hidden[:, t], state)
-            reads.append(r)
-        loss = torch.stack(reads).square().sum() + state.memory.sum() + state.read_weights.sum()
-        grads = torch.autograd.grad(loss, [hidden, *memory.parameters()])
-        results.append((torch.stack(reads), state, grads))
-    (reads_a, state_a, grads_a), (reads_b, state_b, grads_b) = results
-    torch.testing.assert_close(reads_a, reads_b, rtol=tol, atol=tol)
-    for a, b in zip(state_a, state_b, strict=True):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-    for a, b in zip(grads_a, grads_b, strict=True):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-    assert all(torch.isfinite(g).all() for g in grads_a)
+    assert_same_episode(fused, plain, dtype, tol)
 
 
 def test_the_kernel_refuses_mismatched_shapes() -> None:

@@ -21,6 +21,23 @@ namespace mann_lrua {
 // below half a unit in the last place), then 2^k put into the exponent bits. Arguments below
 // -87 (float) / -708 (double) give exp of that bound (under 1e-37 / 1e-307, next to the
 // softmax's largest term of 1); NaN stays NaN.
+// exp(r) for |r| <= ln2/2: the Taylor polynomial of exp_nonpositive below (degree 7 in
+// float, 13 in double), on a scalar or a vector X of T (ntm_kernels.h's vexp_nonpositive).
+template <typename T, typename X>
+MANN_INLINE X exp_reduced(X r) {
+  if constexpr (sizeof(T) == 4) {
+    return T(1) + r * (T(1) + r * (T(1. / 2) + r * (T(1. / 6) + r * (T(1. / 24) + r * (T(1. / 120)
+        + r * (T(1. / 720) + r * T(1. / 5040)))))));
+  } else {
+    constexpr T c[14] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
+                         1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800,
+                         1. / 479001600, 1. / 6227020800};
+    X p = X{} + c[13];
+    for (int i = 12; i >= 0; --i) p = p * r + c[i];
+    return p;
+  }
+}
+
 template <typename T>
 MANN_INLINE T exp_nonpositive(T x) {
   constexpr bool f32 = sizeof(T) == 4;
@@ -33,17 +50,7 @@ MANN_INLINE T exp_nonpositive(T x) {
   const T xc = x >= lo ? x : lo;  // NaN too: no float-to-int conversion of a NaN below
   const T kf = (xc * log2e + shifter) - shifter;  // round to nearest
   const T r = (xc - kf * ln2_hi) - kf * ln2_lo;
-  T p;
-  if constexpr (f32) {
-    p = T(1) + r * (T(1) + r * (T(1. / 2) + r * (T(1. / 6) + r * (T(1. / 24) + r * (T(1. / 120)
-        + r * (T(1. / 720) + r * T(1. / 5040)))))));
-  } else {
-    constexpr T c[14] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
-                         1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800,
-                         1. / 479001600, 1. / 6227020800};
-    p = c[13];
-    for (int i = 12; i >= 0; --i) p = p * r + c[i];
-  }
+  const T p = exp_reduced<T>(r);
   const Int bits = (static_cast<Int>(kf) + (f32 ? 127 : 1023)) << (f32 ? 23 : 52);
   T scale;
   __builtin_memcpy(&scale, &bits, sizeof(T));

@@ -85,17 +85,7 @@ MANN_INLINE V<T> vexp_nonpositive(V<T> x) {
   const V<T> t = xc * log2e + sh;
   const V<T> kf = t - sh;  // round to nearest
   const V<T> r = (xc - kf * ln2_hi) - kf * ln2_lo;
-  V<T> p;
-  if constexpr (f32) {
-    p = T(1) + r * (T(1) + r * (T(1. / 2) + r * (T(1. / 6) + r * (T(1. / 24) + r * (T(1. / 120)
-        + r * (T(1. / 720) + r * T(1. / 5040)))))));
-  } else {
-    constexpr T c[14] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
-                         1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800,
-                         1. / 479001600, 1. / 6227020800};
-    p = V<T>{} + c[13];
-    for (int i = 12; i >= 0; --i) p = p * r + c[i];
-  }
+  const V<T> p = mann_lrua::exp_reduced<T>(r);
   VI<T> tb, sb;
   const V<T> shv = sh;
   __builtin_memcpy(&tb, &t, sizeof(t));

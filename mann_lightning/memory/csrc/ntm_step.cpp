@@ -15,6 +15,7 @@
 #include "ntm_kernels.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <tuple>
 #include <vector>
 
@@ -56,6 +57,13 @@ Sizes check_step(const std::vector<Tensor>& in) {
   return z;
 }
 
+// The step's inputs in schema order, each contiguous (a copy only where it is not).
+std::vector<Tensor> contiguous_inputs(std::initializer_list<const Tensor*> tensors) {
+  std::vector<Tensor> in;
+  for (const Tensor* t : tensors) in.push_back(t->contiguous());
+  return in;
+}
+
 template <typename T>
 const T* ptr(const Tensor& t) {
   return t.data_ptr<T>();
@@ -65,11 +73,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> ntm_forward(
     const Tensor& keys, const Tensor& beta, const Tensor& gate, const Tensor& shift,
     const Tensor& gamma, const Tensor& erase, const Tensor& add, const Tensor& memory,
     const Tensor& read_weights, const Tensor& write_weights, double eps, double sharpen_eps) {
-  std::vector<Tensor> in;
-  for (const Tensor* t : {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory,
-                          &read_weights, &write_weights}) {
-    in.push_back(t->contiguous());
-  }
+  const std::vector<Tensor> in = contiguous_inputs(
+      {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory, &read_weights, &write_weights});
   const Sizes z = check_step(in);
   const int64_t B = z.B, Hw = z.Hw, Hr = z.Hr, H = z.heads(), N = z.N, W = z.W, S = z.S;
   const auto opts = keys.options();
@@ -132,11 +137,8 @@ std::vector<Tensor> ntm_backward(
     const Tensor& read_weights, const Tensor& write_weights, const Tensor& new_memory,
     const Tensor& new_rw, const Tensor& new_ww, const Tensor& aux, const Tensor& norms,
     double eps, double sharpen_eps) {
-  std::vector<Tensor> in;
-  for (const Tensor* t : {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory,
-                          &read_weights, &write_weights}) {
-    in.push_back(t->contiguous());
-  }
+  const std::vector<Tensor> in = contiguous_inputs(
+      {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory, &read_weights, &write_weights});
   const Sizes z = check_step(in);
   const int64_t B = z.B, Hw = z.Hw, Hr = z.Hr, H = z.heads(), N = z.N, W = z.W, S = z.S;
   const std::vector<std::pair<const Tensor*, std::vector<int64_t>>> saved = {
