@@ -69,6 +69,18 @@ const T* ptr(const Tensor& t) {
   return t.data_ptr<T>();
 }
 
+// One batch element's slices of the ten inputs (schema order).
+template <typename T>
+struct Element {
+  const T *k, *beta, *gate, *shift, *gamma, *erase, *add, *memory, *rw, *ww;
+  Element(const std::vector<Tensor>& in, const Sizes& z, int64_t b)
+      : k(ptr<T>(in[0]) + b * z.heads() * z.W), beta(ptr<T>(in[1]) + b * z.heads()),
+        gate(ptr<T>(in[2]) + b * z.heads()), shift(ptr<T>(in[3]) + b * z.heads() * z.S),
+        gamma(ptr<T>(in[4]) + b * z.heads()), erase(ptr<T>(in[5]) + b * z.Hw * z.W),
+        add(ptr<T>(in[6]) + b * z.Hw * z.W), memory(ptr<T>(in[7]) + b * z.N * z.W),
+        rw(ptr<T>(in[8]) + b * z.Hr * z.N), ww(ptr<T>(in[9]) + b * z.Hw * z.N) {}
+};
+
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> ntm_forward(
     const Tensor& keys, const Tensor& beta, const Tensor& gate, const Tensor& shift,
     const Tensor& gamma, const Tensor& erase, const Tensor& add, const Tensor& memory,
@@ -87,11 +99,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> ntm_forward(
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
       std::vector<T> tmp(N);
       for (int64_t b = begin; b < end; ++b) {
-        const T *k = ptr<T>(in[0]) + b * H * W, *be = ptr<T>(in[1]) + b * H;
-        const T *g = ptr<T>(in[2]) + b * H, *s = ptr<T>(in[3]) + b * H * S;
-        const T *ga = ptr<T>(in[4]) + b * H, *e = ptr<T>(in[5]) + b * Hw * W;
-        const T *a = ptr<T>(in[6]) + b * Hw * W, *m0 = ptr<T>(in[7]) + b * N * W;
-        const T *prw = ptr<T>(in[8]) + b * Hr * N, *pww = ptr<T>(in[9]) + b * Hw * N;
+        const auto [k, be, g, s, ga, e, a, m0, prw, pww] = Element<T>(in, z, b);
         T* m = new_memory.data_ptr<T>() + b * N * W;
         T *wr = rw.data_ptr<T>() + b * Hr * N, *wwb = ww.data_ptr<T>() + b * Hw * N;
         T *ax = aux.data_ptr<T>() + b * kPlanes * H * N, *mn = norms.data_ptr<T>() + b * 2 * N;
@@ -162,11 +170,7 @@ std::vector<Tensor> ntm_backward(
       std::vector<T> gm(N * W), gwr(Hr * N), gww(Hw * N), gmn(N, T(0)), t1(N), t2(N), f(Hw);
       std::vector<T> dd(H * N), kscale(H), row(W);
       for (int64_t b = begin; b < end; ++b) {
-        const T *k = ptr<T>(in[0]) + b * H * W, *be = ptr<T>(in[1]) + b * H;
-        const T *g = ptr<T>(in[2]) + b * H, *s = ptr<T>(in[3]) + b * H * S;
-        const T *ga = ptr<T>(in[4]) + b * H, *e = ptr<T>(in[5]) + b * Hw * W;
-        const T *a = ptr<T>(in[6]) + b * Hw * W, *m0 = ptr<T>(in[7]) + b * N * W;
-        const T *prw = ptr<T>(in[8]) + b * Hr * N, *pww = ptr<T>(in[9]) + b * Hw * N;
+        const auto [k, be, g, s, ga, e, a, m0, prw, pww] = Element<T>(in, z, b);
         const T *gr = ptr<T>(sv[0]) + b * Hr * W, *gmin = ptr<T>(sv[1]) + b * N * W;
         const T *grw = ptr<T>(sv[2]) + b * Hr * N, *gwwin = ptr<T>(sv[3]) + b * Hw * N;
         const T *m = ptr<T>(sv[4]) + b * N * W, *wr = ptr<T>(sv[5]) + b * Hr * N;
