@@ -296,6 +296,7 @@ def test_mann_lrua_learns_binding_task():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 37 s on a slow day; the 400-step test above stays in `make test`
 def test_mann_lrua_learns_binding_task_long():
     acc_later, _ = _train_and_eval(steps=1500, seed=1)
     assert acc_later > 0.9, acc_later
