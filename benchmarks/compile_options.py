@@ -4,9 +4,16 @@ Each variant is the paper-size MANN (LSTM 200, LRUA 128x40, 4 heads, 50-step epi
 RMSprop) compiled with ``compile: episode``; they are timed in interleaved rounds in one
 process, so that a busy spell hits all of them:
 
-* ``default``: the library as it is.
-* ``sort-eq6``: eq. 6 by a stable sort under compile too (the library uses ``num_reads``
-  argmin rounds there, :func:`mann_lightning.memory.lrua.least_used_weights`).
+* ``default``: the library as it is (the whole LRUA step one fused C++ kernel per direction,
+  an extern call in the graph).
+* ``plain-ops``: ``LRUAMemory(fused_kernel=False)``: the compiler gets eqs. 2-8 as plain ops
+  (what it compiles where the kernel cannot be built, and on a GPU).
+* ``sort-eq6``: ``plain-ops`` with eq. 6 by a stable sort (the plain ops use ``num_reads``
+  argmin rounds under compile, :func:`mann_lightning.memory.lrua.least_used_weights`); compare
+  it with ``plain-ops``.
+* ``output-asserts``: the default with Inductor's Python checks of every extern call's
+  outputs (``size_asserts``, ``alignment_asserts``), which the library turns off for CPU
+  graphs (:data:`mann_lightning.compilation.CPU_INDUCTOR_OPTIONS`).
 * ``cpp-wrapper``: the default compiled with Inductor's C++ wrapper
   (``TORCHINDUCTOR_CPP_WRAPPER=1``), which calls the graph's kernels from C++ instead of
   Python; compiling takes about twice as long.
@@ -27,6 +34,7 @@ import torch
 from throughput import Step, make_train_step, time_rounds
 from torch import Tensor
 
+from mann_lightning import compilation
 from mann_lightning.memory import LRUAMemory
 from mann_lightning.memory.lrua import least_used_weights_by_sort
 
@@ -47,10 +55,19 @@ class CppWrapperLRUA(LRUAMemory):
     """The library's LRUA; its own class only so that the compiler builds a second graph."""
 
 
+class AssertedLRUA(LRUAMemory):
+    """The library's LRUA; its own class only so that the compiler builds a third graph."""
+
+
 VARIANTS: dict[str, tuple[Callable[[int], LRUAMemory], dict[str, bool]]] = {
     "default": (lambda slots: LRUAMemory(slots, 40, 4), {}),
-    "sort-eq6": (lambda slots: SortedLRUA(slots, 40, 4), {}),
+    "plain-ops": (lambda slots: LRUAMemory(slots, 40, 4, fused_kernel=False), {}),
+    "sort-eq6": (lambda slots: SortedLRUA(slots, 40, 4, fused_kernel=False), {}),
     "cpp-wrapper": (lambda slots: CppWrapperLRUA(slots, 40, 4), {"cpp_wrapper": True}),
+    "output-asserts": (
+        lambda slots: AssertedLRUA(slots, 40, 4),
+        {"size_asserts": True, "alignment_asserts": True},
+    ),
 }
 
 
@@ -62,8 +79,15 @@ def compiled_steps(names: list[str], batch: int) -> dict[str, Step]:
     for name in names:
         memory, options = VARIANTS[name]
         step = make_train_step(name, batch, 128, "episode", 50, memory=memory)
-        with inductor_config.patch(options):
-            step()  # compiles here
+        library = compilation.CPU_INDUCTOR_OPTIONS  # what the library passes torch.compile
+        saved = dict(library)
+        library.update({key: value for key, value in options.items() if key in library})
+        try:
+            with inductor_config.patch(options):
+                step()  # compiles here
+        finally:
+            library.clear()
+            library.update(saved)
         steps[name] = step
     return steps
 

@@ -118,6 +118,10 @@ def missing_compiler(device: torch.device) -> str | None:
     return None
 
 
+# Inductor options for CPU graphs (see CompiledCall._build).
+CPU_INDUCTOR_OPTIONS: dict[str, Any] = {"size_asserts": False, "alignment_asserts": False}
+
+
 class CompiledCall:
     """``fn`` compiled lazily on its first call; eager for good after one failure.
 
@@ -146,6 +150,13 @@ class CompiledCall:
         options: dict[str, Any] = {"dynamic": False}
         if device.type == "cuda" and self.mode == "episode":
             options["mode"] = "reduce-overhead"  # replay the episode as one CUDA graph
+        elif device.type == "cpu":
+            # Inductor checks every output of every extern call (the fused memory kernels:
+            # ten outputs a step) with two Python asserts; they cost 1.04x per compiled
+            # training step at batch 16 (docs/performance.md). Our kernels' outputs are
+            # contiguous and of the shapes their fake implementations declare
+            # (tests/memory/test_fused_*.py).
+            options["options"] = CPU_INDUCTOR_OPTIONS
         log.info(
             "compile=%r: compiling the MANN for %s (the first step takes longer).",
             self.mode,

@@ -1,4 +1,9 @@
-"""LRUA's eqs. 7, 8 and 2-4 as one C++ kernel per direction for CPU steps (``csrc/``).
+"""A whole LRUA step (eqs. 2-8) as one C++ kernel per direction for CPU steps (``csrc/``).
+
+Forward, per batch element: the write gates' sigmoid and the slot of least usage (eqs. 7, 8),
+the write, the norms and dots, the softmax and the reads (eqs. 8, 2-4) in one pass over its
+memory, then the usage and the least-used slots (eqs. 5, 6). Usage and least-used weights
+carry no gradient.
 
 The op-by-op step (:class:`~mann_lightning.memory.lrua_function.LRUAStepFunction`) runs some
 fifteen operators per step, each over the whole batch of ``[N, W]`` memories, with batched
@@ -50,31 +55,36 @@ def use_fused(keys: Tensor, memory: Tensor) -> bool:
 
 def fused_step(
     keys: Tensor,
-    gate: Tensor,
+    alpha: Tensor,
     memory: Tensor,
     read_weights: Tensor,
     least_used: Tensor,
-    erase: Tensor,
+    usage: Tensor,
+    gamma: float,
     eps: float,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Eqs. 7, 8, 2-4 of one step, differentiable in keys, gate, memory and read_weights.
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Eqs. 2-8 of one step, differentiable in keys, alpha, memory and read_weights.
 
     Args:
         keys: ``k_t``, ``[batch, heads, word]``.
-        gate: ``sigmoid(alpha)``, ``[batch, heads]`` (eq. 7).
+        alpha: Pre-sigmoid write gates, ``[batch, heads]`` (eq. 7).
         memory: ``M_{t-1}``, ``[batch, slots, word]``.
         read_weights: ``w^r_{t-1}``, ``[batch, heads, slots]``.
         least_used: ``w^lu_{t-1}``, ``[batch, slots]`` (no gradient).
-        erase: Index of the slot zeroed before the write, ``[batch]`` int64.
+        usage: ``w^u_{t-1}``, ``[batch, slots]`` (no gradient); its least slot (the first of
+            equal ones) is zeroed before the write.
+        gamma: Usage decay of eq. 5.
         eps: Stabiliser of eq. 2.
 
     Returns:
-        ``(r_t [B, H, W], M_t [B, N, W], w^r_t [B, H, N], w^w_t [B, H, N])``.
+        ``(r_t [B, H, W], M_t [B, N, W], w^r_t [B, H, N], w^w_t [B, H, N], w^u_t [B, N],
+        w^lu_t [B, N])``; the last two carry no gradient.
     """
     dtype = keys.dtype
     return FusedLRUAFunction.apply(
-        keys, gate.to(dtype), memory, read_weights.to(dtype), least_used.to(dtype), erase, eps
-    )
+        keys, alpha.to(dtype), memory, read_weights.to(dtype), least_used.to(dtype),
+        usage.to(dtype), gamma, eps,
+    )  # fmt: skip
 
 
 class FusedLRUAFunction(torch.autograd.Function):
@@ -83,29 +93,31 @@ class FusedLRUAFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, keys: Tensor, gate: Tensor, memory: Tensor, read_weights: Tensor,
-        least_used: Tensor, erase: Tensor, eps: float,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+        ctx: Any, keys: Tensor, alpha: Tensor, memory: Tensor, read_weights: Tensor,
+        least_used: Tensor, usage: Tensor, gamma: float, eps: float,
+    ) -> tuple[Tensor, ...]:  # fmt: skip
         outputs = torch.ops.mann_lrua.forward(
-            keys, gate, memory, read_weights, least_used, erase, eps
+            keys, alpha, memory, read_weights, least_used, usage, gamma, eps
         )
-        reads, new_memory, new_read_weights, write_weights, similarity, memory_norm = outputs
+        reads, new_memory, new_rw, write_weights, new_usage, new_lu = outputs[:6]
+        gate, erase, similarity, memory_norm = outputs[6:]
         ctx.eps = eps
+        ctx.mark_non_differentiable(new_usage, new_lu)
         ctx.save_for_backward(
-            keys, gate, read_weights, least_used, erase, new_memory, new_read_weights,
-            write_weights, similarity, memory_norm,
+            keys, gate, read_weights, least_used, erase, new_memory, new_rw, write_weights,
+            similarity, memory_norm,
         )  # fmt: skip
-        return reads, new_memory, new_read_weights, write_weights
+        return reads, new_memory, new_rw, write_weights, new_usage, new_lu
 
     @staticmethod
     @once_differentiable  # a second derivative through the kernel is an error, not zeros
     def backward(
         ctx: Any, g_reads: Tensor | None, g_memory: Tensor | None, g_rw: Tensor | None,
-        g_ww: Tensor | None,
+        g_ww: Tensor | None, *_: Tensor | None,
     ) -> tuple[Tensor | None, ...]:  # fmt: skip
         saved = ctx.saved_tensors
         keys, read_weights, new_memory = saved[0], saved[2], saved[5]
-        g_keys, g_gate, g_prev_memory, g_prev_rw = torch.ops.mann_lrua.backward(
+        g_keys, g_alpha, g_prev_memory, g_prev_rw = torch.ops.mann_lrua.backward(
             torch.zeros_like(keys) if g_reads is None else g_reads,
             torch.zeros_like(new_memory) if g_memory is None else g_memory,
             torch.zeros_like(read_weights) if g_rw is None else g_rw,
@@ -113,7 +125,7 @@ class FusedLRUAFunction(torch.autograd.Function):
             *saved,
             ctx.eps,
         )
-        return g_keys, g_gate, g_prev_memory, g_prev_rw, None, None, None
+        return g_keys, g_alpha, g_prev_memory, g_prev_rw, None, None, None, None
 
 
 def _load() -> str | None:
@@ -135,17 +147,16 @@ def _register_python_parts() -> None:
 
     @torch.library.register_fake("mann_lrua::forward")
     def _forward_fake(
-        keys: Tensor, gate: Tensor, memory: Tensor, read_weights: Tensor, *rest: Any
-    ) -> tuple[Tensor, ...]:
+        keys: Tensor, alpha: Tensor, memory: Tensor, read_weights: Tensor, *rest: Any
+    ) -> list[Tensor]:
         batch, heads, slots = read_weights.shape
-        return (
-            keys.new_empty(keys.shape),
-            memory.new_empty(memory.shape),
-            keys.new_empty(batch, heads, slots),
-            keys.new_empty(batch, heads, slots),
-            keys.new_empty(batch, heads, slots),
-            keys.new_empty(batch, slots),
-        )
+        hn = (batch, heads, slots)
+        return [
+            keys.new_empty(keys.shape), memory.new_empty(memory.shape), keys.new_empty(hn),
+            keys.new_empty(hn), keys.new_empty(batch, slots), keys.new_empty(batch, slots),
+            keys.new_empty(batch, heads), keys.new_empty(batch, dtype=torch.long),
+            keys.new_empty(hn), keys.new_empty(batch, slots),
+        ]  # fmt: skip
 
     @torch.library.register_fake("mann_lrua::backward")
     def _backward_fake(
@@ -177,7 +188,7 @@ def _register_flop_formulas() -> None:
         return 2 * batch * heads * memory_shape[1] * word
 
     @register_flop_formula(torch.ops.mann_lrua.forward)
-    def _forward_flops(keys: Any, gate: Any, memory: Any, *args: Any, **kwargs: Any) -> int:
+    def _forward_flops(keys: Any, alpha: Any, memory: Any, *args: Any, **kwargs: Any) -> int:
         return 3 * product(keys, memory)
 
     @register_flop_formula(torch.ops.mann_lrua.backward)

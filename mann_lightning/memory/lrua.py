@@ -75,7 +75,7 @@ class LRUAMemory(Memory):
         write_gate_bias: Initial bias of the pre-sigmoid write gates ``alpha`` (eq. 7);
             ``None`` keeps ``nn.Linear``'s default. Negative values start the heads writing
             mostly to the least-used slots, positive ones to the slots read last.
-        fused_kernel: Run eqs. 7, 8 and 2-4 of a CPU step as one C++ kernel per direction
+        fused_kernel: Run a whole CPU step (eqs. 2-8) as one C++ kernel per direction
             (:mod:`~mann_lightning.memory.fused_lrua`; the same function, faster), eager
             or inside a compiled graph. Falls back to the op-by-op step (plain ops when
             compiled), with one log line, where the kernel cannot be built; other devices
@@ -186,15 +186,16 @@ class LRUAMemory(Memory):
             # plain ops: the compiler fuses them and derives the backward itself, faster
             # than tracing the hand-written node.
             return self.plain_step(keys, alpha, prev_state)
+        if fused:
+            # eqs. 2-8 as one C++ kernel per direction (see fused_lrua.py), an extern call
+            # inside a compiled graph.
+            reads, memory, read_weights, write_weights, usage, least_used = fused_step(
+                keys, alpha, memory, read_weights, least_used, usage, self.gamma, self.eps
+            )
+            return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
         # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6).
         erase = torch.argmin(usage, dim=-1)
-        if fused:
-            # eqs. 7, 8, 2-4 as one C++ kernel per direction (see fused_lrua.py), an
-            # extern call inside a compiled graph.
-            gate = torch.sigmoid(alpha)
-            step = fused_step(keys, gate, memory, read_weights, least_used, erase, self.eps)
-        else:
-            step = self._function_step(keys, alpha, memory, read_weights, least_used, erase)
+        step = self._function_step(keys, alpha, memory, read_weights, least_used, erase)
         reads, memory, read_weights, write_weights = step
         usage, least_used = self.usage_step(usage, read_weights, write_weights)
         return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
@@ -253,7 +254,8 @@ class LRUAMemory(Memory):
         """Eqs. 5 and 6, without gradient: ``(w^u_t, w^lu_t)``, both ``[batch, slots]``.
 
         ``w^u_t = gamma w^u_{t-1} + sum_h w^r_t + sum_h w^w_t``; then
-        :func:`least_used_weights` marks the ``num_reads`` slots of smallest usage.
+        :func:`least_used_weights` marks the ``num_reads`` slots of smallest usage. CPU steps
+        with the fused kernel compute both inside it (the same function), not here.
         """
         usage = (read_weights + write_weights).sum(1).add_(usage, alpha=self.gamma)
         return usage, least_used_weights(usage, self.num_reads)

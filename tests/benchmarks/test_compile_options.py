@@ -33,4 +33,4 @@ def test_sort_variant_is_eq_6_of_the_library() -> None:
 def test_every_variant_builds_an_lrua() -> None:
     for name, (memory, options) in VARIANTS.items():
         assert isinstance(memory(8), LRUAMemory), name
-        assert set(options) <= {"cpp_wrapper"}, name
+        assert set(options) <= {"cpp_wrapper", "size_asserts", "alignment_asserts"}, name

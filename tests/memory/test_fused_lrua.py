@@ -11,6 +11,7 @@ from helpers.memory_episodes import assert_same_episode
 
 from mann_lightning.memory import fused_lrua, kernel_build
 from mann_lightning.memory.fused_lrua import fused_lrua_available, fused_step
+from mann_lightning.memory.least_used import least_used_weights_by_sort
 from mann_lightning.memory.lrua import LRUAMemory
 from mann_lightning.memory.lrua_function import LRUAStepFunction
 
@@ -23,23 +24,33 @@ pytestmark = [
 def _inputs(batch: int, heads: int, slots: int, word: int, dtype: torch.dtype) -> tuple:
     gen = torch.Generator().manual_seed(batch * 1000 + heads * 100 + word)
     keys = torch.randn(batch, heads, word, generator=gen, dtype=dtype)
-    gate = torch.rand(batch, heads, generator=gen, dtype=dtype)
+    alpha = torch.randn(batch, heads, generator=gen, dtype=dtype)
     memory = torch.randn(batch, slots, word, generator=gen, dtype=dtype)
     memory[0, 1] = 0.0  # a zero row: its norm's gradient is taken as 0
     read_weights = torch.softmax(torch.randn(batch, heads, slots, generator=gen, dtype=dtype), -1)
     least_used = torch.zeros(batch, slots, dtype=dtype)
     least_used[:, :heads] = 1.0
-    erase = torch.randint(slots, (batch,), generator=gen)
-    grads = [t.requires_grad_() for t in (keys, gate, memory, read_weights)]
-    return (*grads, least_used, erase)
+    # Usage with ties (rounded), and one all-equal row: the least slot is the lowest index.
+    usage = torch.rand(batch, slots, generator=gen, dtype=dtype).mul(4).round()
+    usage[-1] = 1.0
+    grads = [t.requires_grad_() for t in (keys, alpha, memory, read_weights)]
+    return (*grads, least_used, usage)
 
 
-def _reference(keys, gate, memory, read_weights, least_used, erase, eps):
-    word = keys.shape[-1]
-    return LRUAStepFunction.apply(
-        keys, gate.unsqueeze(-1), memory, read_weights, least_used.unsqueeze(1),
+def _reference(keys, alpha, memory, read_weights, least_used, usage, eps, gamma=0.95):
+    """The op-by-op step: LRUAStepFunction, then eqs. 5 and 6 as LRUAMemory computes them."""
+    word, heads = keys.shape[-1], keys.shape[1]
+    erase = torch.argmin(usage, dim=-1)
+    reads, memory, rw, ww = LRUAStepFunction.apply(
+        keys, torch.sigmoid(alpha).unsqueeze(-1), memory, read_weights, least_used.unsqueeze(1),
         erase.view(-1, 1, 1).expand(-1, 1, word), eps,
     )  # fmt: skip
+    new_usage = (rw + ww).sum(1).detach() + gamma * usage
+    return reads, memory, rw, ww, new_usage, least_used_weights_by_sort(new_usage, heads)
+
+
+def _fused(keys, alpha, memory, read_weights, least_used, usage, eps, gamma=0.95):
+    return fused_step(keys, alpha, memory, read_weights, least_used, usage, gamma, eps)
 
 
 # heads 4 with word 16, 20 or 40 (float64: 4, 5, 10 vectors) take the vectorised path, the
@@ -47,23 +58,24 @@ def _reference(keys, gate, memory, read_weights, least_used, erase, eps):
 @pytest.mark.parametrize("heads,word", [(4, 16), (4, 20), (4, 40), (3, 5), (1, 7), (6, 8), (4, 12)])
 def test_one_step_matches_the_autograd_function(heads: int, word: int) -> None:
     inputs = _inputs(3, heads, 9, word, torch.float64)
-    ours = fused_step(*inputs, 1e-6)
+    ours = _fused(*inputs, 1e-6)
     ref = _reference(*inputs, 1e-6)
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-    upstream = [torch.randn_like(t) for t in ours]
-    ours_g = torch.autograd.grad(ours, inputs[:4], upstream)
-    ref_g = torch.autograd.grad(ref, inputs[:4], upstream)
+    assert not ours[4].requires_grad and not ours[5].requires_grad  # usage, least used
+    upstream = [torch.randn_like(t) for t in ours[:4]]
+    ours_g = torch.autograd.grad(ours[:4], inputs[:4], upstream)
+    ref_g = torch.autograd.grad(ref[:4], inputs[:4], upstream)
     for a, b in zip(ours_g, ref_g, strict=True):
         torch.testing.assert_close(a, b.view_as(a), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("heads,word", [(4, 20), (2, 3)])
 def test_gradcheck(heads: int, word: int) -> None:
-    keys, gate, memory, read_weights, least_used, erase = _inputs(2, heads, 5, word, torch.float64)
+    keys, alpha, memory, read_weights, least_used, usage = _inputs(2, heads, 5, word, torch.float64)
     assert torch.autograd.gradcheck(
-        lambda k, g, m, r: fused_step(k, g, m, r, least_used, erase, 1e-6),
-        (keys, gate, memory, read_weights),
+        lambda k, a, m, r: _fused(k, a, m, r, least_used, usage, 1e-6)[:4],
+        (keys, alpha, memory, read_weights),
     )
 
 
@@ -77,14 +89,21 @@ def test_an_episode_matches_the_op_by_op_memory(dtype: torch.dtype, word: int, t
 
 
 def test_the_kernel_refuses_mismatched_shapes() -> None:
-    keys, gate, memory, read_weights, least_used, erase = _inputs(2, 4, 5, 20, torch.float64)
+    keys, alpha, memory, read_weights, least_used, usage = _inputs(2, 4, 5, 20, torch.float64)
     with torch.no_grad():
         with pytest.raises(RuntimeError, match="read_weights must be"):
-            torch.ops.mann_lrua.forward(keys, gate, memory, read_weights[:, :, :3], least_used,
-                                        erase, 1e-6)  # fmt: skip
+            torch.ops.mann_lrua.forward(keys, alpha, memory, read_weights[:, :, :3], least_used,
+                                        usage, 0.95, 1e-6)  # fmt: skip
+        with pytest.raises(RuntimeError, match="usage must be"):
+            torch.ops.mann_lrua.forward(keys, alpha, memory, read_weights, least_used,
+                                        usage[:, :3], 0.95, 1e-6)  # fmt: skip
+        outputs = torch.ops.mann_lrua.forward(keys, alpha, memory, read_weights, least_used,
+                                              usage, 0.95, 1e-6)  # fmt: skip
+        saved = [keys, outputs[6], read_weights, least_used, torch.tensor([0, 5]), *outputs[1:4],
+                 *outputs[8:]]  # fmt: skip
+        grads = [torch.zeros_like(t) for t in outputs[:4]]
         with pytest.raises(RuntimeError, match="erase index"):
-            torch.ops.mann_lrua.forward(keys, gate, memory, read_weights, least_used,
-                                        torch.tensor([0, 5]), 1e-6)  # fmt: skip
+            torch.ops.mann_lrua.backward(*grads, *saved, 1e-6)
 
 
 def test_a_failing_compiler_is_one_clear_error(tmp_path, monkeypatch) -> None:
@@ -127,8 +146,9 @@ def test_fused_kernel_must_be_a_bool() -> None:
 
 
 def test_a_second_derivative_is_refused() -> None:
-    keys, gate, memory, read_weights, least_used, erase = _inputs(2, 4, 5, 20, torch.float64)
-    reads = fused_step(keys, gate, memory, read_weights, least_used, erase, 1e-6)[0]
+    inputs = _inputs(2, 4, 5, 20, torch.float64)
+    keys = inputs[0]
+    reads = _fused(*inputs, 1e-6)[0]
     (g_keys,) = torch.autograd.grad(reads.square().sum(), keys, create_graph=True)
     with pytest.raises(RuntimeError, match="not have been used|once_differentiable|twice"):
         torch.autograd.grad(g_keys.sum(), keys)
@@ -137,17 +157,17 @@ def test_a_second_derivative_is_refused() -> None:
 def test_float32_step_is_as_close_as_float32_allows() -> None:
     """The polynomial exp of the softmax and the vector sums: float32 within a few ulps."""
     inputs = _inputs(8, 4, 128, 40, torch.float32)
-    ours = fused_step(*inputs, 1e-6)
-    ref = _reference(*(t.double() if t.is_floating_point() else t for t in inputs), 1e-6)
+    ours = _fused(*inputs, 1e-6)
+    ref = _reference(*(t.double() for t in inputs), 1e-6)
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a.double(), b, rtol=2e-6, atol=2e-6)
 
 
 def test_nan_keys_give_nan_reads_as_the_op_by_op_step() -> None:
-    keys, gate, memory, read_weights, least_used, erase = _inputs(2, 4, 5, 20, torch.float64)
+    inputs = _inputs(2, 4, 5, 20, torch.float64)
     with torch.no_grad():
-        keys[0, 1, 3] = float("nan")
-        ours = fused_step(keys, gate, memory, read_weights, least_used, erase, 1e-6)
-        ref = _reference(keys, gate, memory, read_weights, least_used, erase, 1e-6)
-    for a, b in zip(ours, ref, strict=True):
+        inputs[0][0, 1, 3] = float("nan")
+        ours = _fused(*inputs, 1e-6)
+        ref = _reference(*inputs, 1e-6)
+    for a, b in zip(ours[:4], ref[:4], strict=True):
         assert torch.equal(a.isnan(), b.isnan())

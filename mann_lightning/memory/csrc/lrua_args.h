@@ -10,10 +10,10 @@ namespace mann_lrua {
 // slices of them: what every kernel below walks through.
 template <typename T>
 struct ForwardArgs {
-  const T *keys, *gate, *memory, *prev_rw, *lu;
-  const int64_t* erase;
-  T eps;
-  T *reads, *new_memory, *rw, *ww, *sim, *mnorm;
+  const T *keys, *alpha, *memory, *prev_rw, *lu, *usage;
+  T gamma, eps;
+  T *reads, *new_memory, *rw, *ww, *new_usage, *new_lu, *gate, *sim, *mnorm;
+  int64_t* erase;  // written by begin_step, as gate: both then read by the step
   int64_t B, H, N, W;
 };
 

@@ -9,48 +9,6 @@ namespace mann_lrua {
 // ---------------------------------------------------------------- fast path: H = 4
 // Rows held as NV vectors of 32 bytes (GCC/Clang vector extensions: AVX on x86, NEON pairs
 // on ARM), keys and read gradients in registers, one pass per row for each direction.
-template <typename T>
-struct VecOf;
-template <>
-struct VecOf<float> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct VecOf<double> {
-  typedef double type __attribute__((vector_size(32)));
-};
-template <typename T>
-using V = typename VecOf<T>::type;
-static_assert(sizeof(V<float>) == 32 && sizeof(V<double>) == 32, "32-byte vectors");
-
-template <typename T>
-constexpr int64_t lanes() {
-  return 32 / sizeof(T);
-}
-
-template <typename T>
-MANN_INLINE V<T> vload(const T* p) {
-  V<T> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-template <typename T>
-MANN_INLINE void vstore(T* p, V<T> v) {
-  __builtin_memcpy(p, &v, sizeof(v));
-}
-
-template <typename T>
-MANN_INLINE T hsum(V<T> v) {
-  T a[lanes<T>()];
-  __builtin_memcpy(a, &v, sizeof(v));
-  if constexpr (lanes<T>() == 8) {
-    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-  } else {
-    return (a[0] + a[2]) + (a[1] + a[3]);
-  }
-}
-
 template <typename T, int64_t NV>
 void forward_fast(const ForwardArgs<T>& a) {
   const int64_t B = a.B, N = a.N;
@@ -58,6 +16,7 @@ void forward_fast(const ForwardArgs<T>& a) {
   const T eps = a.eps;
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
+      begin_step(a, b);
       const auto [k, g, m0, r0, l, m, wr, wwb, s, mn, rd, e] = ForwardEpisode<T>(a, b);
       V<T> kv[H][NV];
       T knorm[H];
@@ -69,21 +28,20 @@ void forward_fast(const ForwardArgs<T>& a) {
         }
         knorm[h] = std::sqrt(hsum<T>(acc));
       }
-      for (int64_t n = 0; n < N; ++n) {
-        T w[H];
-        for (int64_t h = 0; h < H; ++h) {
-          w[h] = l[n] + g[h] * (r0[h * N + n] - l[n]);  // eq. 7
-          wwb[h * N + n] = w[h];
-        }
-        V<T> row[NV];
+      for (int64_t h = 0; h < H; ++h) {  // eq. 7
+        for (int64_t n = 0; n < N; ++n) wwb[h * N + n] = l[n] + g[h] * (r0[h * N + n] - l[n]);
+      }
+      // Eq. 8 into row n, then its squared norm and the four keys' dots (eq. 2) as vectors
+      // whose lanes are still to be summed: part[0][i], part[1 + h][i].
+      const auto write_row = [&](int64_t n, V<T> (*part)[L], int64_t i) MANN_INLINE_LAMBDA {
+        const T w0 = wwb[n], w1 = wwb[N + n], w2 = wwb[2 * N + n], w3 = wwb[3 * N + n];
         V<T> nn = {}, d0 = {}, d1 = {}, d2 = {}, d3 = {};
         for (int64_t j = 0; j < NV; ++j) {
           V<T> r = n == e ? V<T>{} : vload<T>(m0 + n * W + j * L);
-          r += w[0] * kv[0][j];  // eq. 8
-          r += w[1] * kv[1][j];
-          r += w[2] * kv[2][j];
-          r += w[3] * kv[3][j];
-          row[j] = r;
+          r += w0 * kv[0][j];
+          r += w1 * kv[1][j];
+          r += w2 * kv[2][j];
+          r += w3 * kv[3][j];
           vstore<T>(m + n * W + j * L, r);
           nn += r * r;
           d0 += kv[0][j] * r;
@@ -91,14 +49,30 @@ void forward_fast(const ForwardArgs<T>& a) {
           d2 += kv[2][j] * r;
           d3 += kv[3][j] * r;
         }
-        const T norm = std::sqrt(hsum<T>(nn));
-        mn[n] = norm;  // eq. 2
-        s[n] = hsum<T>(d0) / (knorm[0] * norm + eps);
-        s[N + n] = hsum<T>(d1) / (knorm[1] * norm + eps);
-        s[2 * N + n] = hsum<T>(d2) / (knorm[2] * norm + eps);
-        s[3 * N + n] = hsum<T>(d3) / (knorm[3] * norm + eps);
+        part[0][i] = nn;
+        part[1][i] = d0;
+        part[2][i] = d1;
+        part[3][i] = d2;
+        part[4][i] = d3;
+      };
+      // L rows at a time, so that their sums across lanes, norms and divisions run as vectors.
+      V<T> part[H + 1][L];
+      int64_t n0 = 0;
+      for (; n0 + L <= N; n0 += L) {
+        for (int64_t i = 0; i < L; ++i) write_row(n0 + i, part, i);
+        const V<T> norm = vsqrt<T>(hsum_lanes<T>(part[0]));
+        vstore<T>(mn + n0, norm);
+        for (int64_t h = 0; h < H; ++h) {
+          vstore<T>(s + h * N + n0, hsum_lanes<T>(part[1 + h]) / (knorm[h] * norm + eps));
+        }
       }
-      for (int64_t h = 0; h < H; ++h) softmax_row(s + h * N, wr + h * N, N);  // eq. 3
+      for (int64_t n = n0; n < N; ++n) {
+        write_row(n, part, 0);
+        const T norm = std::sqrt(hsum<T>(part[0][0]));
+        mn[n] = norm;
+        for (int64_t h = 0; h < H; ++h) s[h * N + n] = hsum<T>(part[1 + h][0]) / (knorm[h] * norm + eps);
+      }
+      for (int64_t h = 0; h < H; ++h) softmax(s + h * N, wr + h * N, N);  // eq. 3
       V<T> acc[H][NV] = {};  // eq. 4
       for (int64_t n = 0; n < N; ++n) {
         const T a0 = wr[n], a1 = wr[N + n], a2 = wr[2 * N + n], a3 = wr[3 * N + n];
@@ -113,6 +87,7 @@ void forward_fast(const ForwardArgs<T>& a) {
       for (int64_t h = 0; h < H; ++h) {
         for (int64_t j = 0; j < NV; ++j) vstore<T>(rd + h * W + j * L, acc[h][j]);
       }
+      end_step(a, b);
     }
   });
 }
@@ -124,7 +99,7 @@ void backward_fast(const BackwardArgs<T>& a) {
   const T eps = a.eps;
   const T tiny = std::numeric_limits<T>::min();
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> gw(H * N), gdots(H * N), cm(N);
+    std::vector<T> gw(H * N), gdots(H * N), cm(N), gww(N);
     for (int64_t b = begin; b < end; ++b) {
       const auto [k, g, r0, l, m, wr, wwb, s, mn, gr, grw, gwwin, gin, gko, ggo, gm, grwo, e] =
           BackwardEpisode<T>(a, b);
@@ -139,8 +114,10 @@ void backward_fast(const BackwardArgs<T>& a) {
         }
         knorm[h] = std::sqrt(hsum<T>(acc));
       }
-      // eq. 4 into w^r (g_w = g_rw + g_r M^T), and eq. 3's sum_n w g_w.
-      for (int64_t n = 0; n < N; ++n) {
+      // eq. 4 into w^r: g_w = g_rw + g_r M^T, L rows at a time (their sums across lanes as
+      // vectors); then eq. 3's sum_n w g_w.
+      V<T> part[H][L];
+      const auto read_grads = [&](int64_t n, int64_t i) MANN_INLINE_LAMBDA {
         V<T> d0 = {}, d1 = {}, d2 = {}, d3 = {};
         for (int64_t j = 0; j < NV; ++j) {
           const V<T> r = vload<T>(m + n * W + j * L);
@@ -149,30 +126,46 @@ void backward_fast(const BackwardArgs<T>& a) {
           d2 += grv[2][j] * r;
           d3 += grv[3][j] * r;
         }
-        const T v[H] = {hsum<T>(d0), hsum<T>(d1), hsum<T>(d2), hsum<T>(d3)};
+        part[0][i] = d0;
+        part[1][i] = d1;
+        part[2][i] = d2;
+        part[3][i] = d3;
+      };
+      int64_t n0 = 0;
+      for (; n0 + L <= N; n0 += L) {
+        for (int64_t i = 0; i < L; ++i) read_grads(n0 + i, i);
         for (int64_t h = 0; h < H; ++h) {
-          const T x = grw[h * N + n] + v[h];
-          gw[h * N + n] = x;
-          rowsum[h] += wr[h * N + n] * x;
+          const int64_t i = h * N + n0;
+          vstore<T>(gw.data() + i, vload<T>(grw + i) + hsum_lanes<T>(part[h]));
         }
+      }
+      for (int64_t n = n0; n < N; ++n) {
+        read_grads(n, 0);
+        for (int64_t h = 0; h < H; ++h) gw[h * N + n] = grw[h * N + n] + hsum<T>(part[h][0]);
+      }
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t h = 0; h < H; ++h) rowsum[h] += wr[h * N + n] * gw[h * N + n];
       }
       // eqs. 3 and 2 into the dots and the two norms.
       for (int64_t n = 0; n < N; ++n) cm[n] = 0;
       for (int64_t h = 0; h < H; ++h) {
-        T gkn = 0;
-        for (int64_t n = 0; n < N; ++n) {
+        T* gden = gww.data();
+        for (int64_t n = 0; n < N; ++n) {  // vectorised
           const int64_t i = h * N + n;
           const T gd = wr[i] * (gw[i] - rowsum[h]) / (knorm[h] * mn[n] + eps);
-          const T gden = -gd * s[i];
+          gden[n] = -gd * s[i];
           gdots[i] = gd;
-          gkn += gden * mn[n];
-          cm[n] += gden * knorm[h];
+          cm[n] += gden[n] * knorm[h];
         }
+        T gkn = 0;
+        for (int64_t n = 0; n < N; ++n) gkn += gden[n] * mn[n];
         gknorm[h] = gkn;
       }
-      // Into M_t, then eq. 8 into w^w and the keys; the erased row gets no gradient.
-      for (int64_t n = 0; n < N; ++n) {
-        const T c = cm[n] / std::max(mn[n], tiny);
+      for (int64_t n = 0; n < N; ++n) cm[n] /= std::max(mn[n], tiny);
+      // Into M_t, then eq. 8 into w^w and the keys (the erased row gets no gradient), L rows
+      // at a time; the sums into w^w as vectors.
+      const auto memory_grads = [&](int64_t n, int64_t i) MANN_INLINE_LAMBDA {
+        const T c = cm[n];
         const T wn[H] = {wr[n], wr[N + n], wr[2 * N + n], wr[3 * N + n]};
         const T d[H] = {gdots[n], gdots[N + n], gdots[2 * N + n], gdots[3 * N + n]};
         const T w[H] = {wwb[n], wwb[N + n], wwb[2 * N + n], wwb[3 * N + n]};
@@ -188,12 +181,27 @@ void backward_fast(const BackwardArgs<T>& a) {
           e3 += kv[3][j] * x;
           vstore<T>(gm + n * W + j * L, n == e ? V<T>{} : x);
         }
-        const T v[H] = {hsum<T>(e0), hsum<T>(e1), hsum<T>(e2), hsum<T>(e3)};
+        part[0][i] = e0;
+        part[1][i] = e1;
+        part[2][i] = e2;
+        part[3][i] = e3;
+      };
+      for (n0 = 0; n0 + L <= N; n0 += L) {
+        for (int64_t i = 0; i < L; ++i) memory_grads(n0 + i, i);
+        for (int64_t h = 0; h < H; ++h) {
+          const int64_t i = h * N + n0;
+          const V<T> gww_h = vload<T>(gwwin + i) + hsum_lanes<T>(part[h]);
+          vstore<T>(grwo + i, gww_h * g[h]);  // eq. 7
+          vstore<T>(gdots.data() + i, gww_h * (vload<T>(r0 + i) - vload<T>(l + n0)));  // g_gate's terms
+        }
+      }
+      for (int64_t n = n0; n < N; ++n) {
+        memory_grads(n, 0);
         for (int64_t h = 0; h < H; ++h) {
           const int64_t i = h * N + n;
-          const T gww = gwwin[i] + v[h];
-          grwo[i] = gww * g[h];  // eq. 7
-          gdots[i] = gww * (r0[i] - l[n]);      // reused: g_gate's terms
+          const T gww_h = gwwin[i] + hsum<T>(part[h][0]);
+          grwo[i] = gww_h * g[h];  // eq. 7
+          gdots[i] = gww_h * (r0[i] - l[n]);  // reused: g_gate's terms
         }
       }
       for (int64_t h = 0; h < H; ++h) {
@@ -203,7 +211,7 @@ void backward_fast(const BackwardArgs<T>& a) {
         }
         T gg = 0;
         for (int64_t n = 0; n < N; ++n) gg += gdots[h * N + n];
-        ggo[h] = gg;
+        ggo[h] = gg * (T(1) - g[h]) * g[h];  // through the sigmoid of eq. 7
       }
     }
   });

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include "lrua_args.h"
+#include "lrua_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,48 +14,16 @@
 
 namespace mann_lrua {
 
-#define MANN_INLINE __attribute__((always_inline)) inline
-
-// exp(x) for the softmax of eq. 3, where x = K - max K <= 0: a branch-free polynomial the
-// compiler vectorises (a libm call per slot cost half the forward step). Cody-Waite reduction
-// to r in [-ln2/2, ln2/2], a Taylor polynomial (degree 7 in float, 13 in double: truncation
-// below half a unit in the last place), then 2^k put into the exponent bits. Arguments below
-// -87 (float) / -708 (double) give exp of that bound (under 1e-37 / 1e-307, next to the
-// softmax's largest term of 1); NaN stays NaN.
-// exp(r) for |r| <= ln2/2: the Taylor polynomial of exp_nonpositive below (degree 7 in
-// float, 13 in double), on a scalar or a vector X of T (ntm_kernels.h's vexp_nonpositive).
-template <typename T, typename X>
-MANN_INLINE X exp_reduced(X r) {
-  if constexpr (sizeof(T) == 4) {
-    return T(1) + r * (T(1) + r * (T(1. / 2) + r * (T(1. / 6) + r * (T(1. / 24) + r * (T(1. / 120)
-        + r * (T(1. / 720) + r * T(1. / 5040)))))));
-  } else {
-    constexpr T c[14] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
-                         1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800,
-                         1. / 479001600, 1. / 6227020800};
-    X p = X{} + c[13];
-    for (int i = 12; i >= 0; --i) p = p * r + c[i];
-    return p;
-  }
-}
-
+// Index of the least of x[0..n) (the first of equal ones; the first NaN if any, as
+// torch.argmin), skipping the slots where skip is nonzero (skip may be null).
 template <typename T>
-MANN_INLINE T exp_nonpositive(T x) {
-  constexpr bool f32 = sizeof(T) == 4;
-  using Int = std::conditional_t<f32, int32_t, int64_t>;
-  constexpr T lo = f32 ? T(-87.0) : T(-708.0);
-  constexpr T log2e = T(1.4426950408889634074);
-  constexpr T ln2_hi = f32 ? T(0.693359375) : T(6.93147180369123816490e-01);
-  constexpr T ln2_lo = f32 ? T(-2.12194440e-4) : T(1.90821492927058770002e-10);
-  constexpr T shifter = f32 ? T(12582912.0) : T(6755399441055744.0);  // 1.5 * 2^mantissa
-  const T xc = x >= lo ? x : lo;  // NaN too: no float-to-int conversion of a NaN below
-  const T kf = (xc * log2e + shifter) - shifter;  // round to nearest
-  const T r = (xc - kf * ln2_hi) - kf * ln2_lo;
-  const T p = exp_reduced<T>(r);
-  const Int bits = (static_cast<Int>(kf) + (f32 ? 127 : 1023)) << (f32 ? 23 : 52);
-  T scale;
-  __builtin_memcpy(&scale, &bits, sizeof(T));
-  return x == x ? p * scale : x;
+MANN_INLINE int64_t least_of(const T* x, int64_t n, const T* skip) {
+  int64_t best = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (skip != nullptr && skip[i] != 0) continue;
+    if (best < 0 || (x[best] == x[best] && (x[i] < x[best] || x[i] != x[i]))) best = i;
+  }
+  return best;
 }
 
 // Dot products: eight partial sums (one vector register), added as a tree. A sequential sum
@@ -100,28 +69,29 @@ MANN_INLINE void dots(const T* k, const T* x, int64_t H, int64_t W, T* out, int6
   for (; h < H; ++h) out[h * stride] = dot(k + h * W, x, W);
 }
 
-// w = softmax(s) over n slots (eq. 3): the max and the sum in eight lanes each, the
-// exponentials vectorised.
+// Before batch element b's step: its write gates sigmoid(alpha) (eq. 7) and the slot eq. 8
+// zeroes, the one of least usage after t-1 (ties: the lowest index; NaN first, as argmin).
 template <typename T>
-MANN_INLINE void softmax_row(const T* s, T* w, int64_t n) {
-  T lane[kLanes];
-  for (int64_t j = 0; j < kLanes; ++j) lane[j] = -std::numeric_limits<T>::infinity();
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) lane[j] = s[i + j] > lane[j] ? s[i + j] : lane[j];
+MANN_INLINE void begin_step(const ForwardArgs<T>& a, int64_t b) {
+  const int64_t H = a.H, N = a.N;
+  for (int64_t h = 0; h < H; ++h) a.gate[b * H + h] = T(1) / (T(1) + std::exp(-a.alpha[b * H + h]));
+  a.erase[b] = least_of<T>(a.usage + b * N, N, nullptr);
+}
+
+// After it: w^u_t = gamma w^u_{t-1} + sum_h (w^r_t + w^w_t) (eq. 5), then w^lu_t, 1 on the H
+// slots of least w^u_t (eq. 6; ties: the lower index), found as H rounds of least_of.
+template <typename T>
+MANN_INLINE void end_step(const ForwardArgs<T>& a, int64_t b) {
+  const int64_t H = a.H, N = a.N;
+  const T *u0 = a.usage + b * N, *wr = a.rw + b * H * N, *ww = a.ww + b * H * N;
+  T *u = a.new_usage + b * N, *lu = a.new_lu + b * N;
+  for (int64_t n = 0; n < N; ++n) {
+    T s = wr[n] + ww[n];
+    for (int64_t h = 1; h < H; ++h) s += wr[h * N + n] + ww[h * N + n];
+    u[n] = s + a.gamma * u0[n];
+    lu[n] = 0;
   }
-  T mx = lane[0];
-  for (int64_t j = 1; j < kLanes; ++j) mx = lane[j] > mx ? lane[j] : mx;
-  for (int64_t t = i; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
-  for (int64_t t = 0; t < n; ++t) w[t] = exp_nonpositive<T>(s[t] - mx);
-  for (int64_t j = 0; j < kLanes; ++j) lane[j] = 0;
-  for (i = 0; i + kLanes <= n; i += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) lane[j] += w[i + j];
-  }
-  T total = tree_sum(lane);
-  for (int64_t t = i; t < n; ++t) total += w[t];
-  const T inv = T(1) / total;
-  for (int64_t t = 0; t < n; ++t) w[t] *= inv;
+  for (int64_t r = 0; r < H; ++r) lu[least_of<T>(u, N, lu)] = 1;
 }
 
 template <typename T>
@@ -131,6 +101,7 @@ void forward_kernel(const ForwardArgs<T>& a) {
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> knorm(H), acc(H * W);
     for (int64_t b = begin; b < end; ++b) {
+      begin_step(a, b);
       const auto [k, g, m0, r0, l, m, wr, wwb, s, mn, rd, e] = ForwardEpisode<T>(a, b);
       for (int64_t h = 0; h < H; ++h) knorm[h] = std::sqrt(dot(k + h * W, k + h * W, W));
       // eq. 7 (w^w), eq. 8 (M_t), the norms and scaled dots of eq. 2, row by row.
@@ -153,7 +124,7 @@ void forward_kernel(const ForwardArgs<T>& a) {
         for (int64_t h = 0; h < H; ++h) s[h * N + n] /= knorm[h] * mn[n] + eps;
       }
       // eq. 3 (softmax over slots), eq. 4 (reads).
-      for (int64_t h = 0; h < H; ++h) softmax_row(s + h * N, wr + h * N, N);  // eq. 3
+      for (int64_t h = 0; h < H; ++h) softmax(s + h * N, wr + h * N, N);  // eq. 3
       std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t n = 0; n < N; ++n) {
         const T* row = m + n * W;
@@ -163,6 +134,7 @@ void forward_kernel(const ForwardArgs<T>& a) {
         }
       }
       std::copy(acc.begin(), acc.end(), rd);
+      end_step(a, b);
     }
   });
 }
@@ -247,7 +219,7 @@ void backward_kernel(const BackwardArgs<T>& a) {
           gg += gwwb[i] * (r0[i] - l[n]);
           grwo[i] = gwwb[i] * g[h];
         }
-        ggo[h] = gg;
+        ggo[h] = gg * (T(1) - g[h]) * g[h];  // through the sigmoid of eq. 7
       }
     }
   });

@@ -23,8 +23,11 @@ using mann_lrua::exp_nonpositive;
 using mann_lrua::hsum;
 using mann_lrua::kLanes;
 using mann_lrua::lanes;
+using mann_lrua::softmax;
 using mann_lrua::tree_sum;
 using mann_lrua::V;
+using mann_lrua::vexp_nonpositive;
+using mann_lrua::VI;
 using mann_lrua::vload;
 using mann_lrua::vstore;
 
@@ -57,45 +60,7 @@ MANN_INLINE T log_positive(T x) {
   return x == x ? T(2) * u * p + static_cast<T>(k) * ln2 : x;  // NaN stays NaN
 }
 
-// The same two functions on 32-byte vectors (GCC/Clang vector extensions), lane by lane
-// equal to the scalar ones: the compiler does not vectorise the scalar loops (their selects).
-template <typename T>
-struct IntVecOf;
-template <>
-struct IntVecOf<float> {
-  typedef int32_t type __attribute__((vector_size(32)));
-};
-template <>
-struct IntVecOf<double> {
-  typedef int64_t type __attribute__((vector_size(32)));
-};
-template <typename T>
-using VI = typename IntVecOf<T>::type;
-
-template <typename T>
-MANN_INLINE V<T> vexp_nonpositive(V<T> x) {
-  constexpr bool f32 = sizeof(T) == 4;
-  using Int = std::conditional_t<f32, int32_t, int64_t>;
-  constexpr T log2e = T(1.4426950408889634074);
-  constexpr T ln2_hi = f32 ? T(0.693359375) : T(6.93147180369123816490e-01);
-  constexpr T ln2_lo = f32 ? T(-2.12194440e-4) : T(1.90821492927058770002e-10);
-  constexpr T shifter = f32 ? T(12582912.0) : T(6755399441055744.0);
-  const V<T> lo = V<T>{} + (f32 ? T(-87.0) : T(-708.0)), sh = V<T>{} + shifter;
-  const V<T> xc = x >= lo ? x : lo;  // NaN fails the comparison: no NaN reaches the bits
-  const V<T> t = xc * log2e + sh;
-  const V<T> kf = t - sh;  // round to nearest
-  const V<T> r = (xc - kf * ln2_hi) - kf * ln2_lo;
-  const V<T> p = mann_lrua::exp_reduced<T>(r);
-  VI<T> tb, sb;
-  const V<T> shv = sh;
-  __builtin_memcpy(&tb, &t, sizeof(t));
-  __builtin_memcpy(&sb, &shv, sizeof(shv));
-  const VI<T> bits = ((tb - sb) + Int(f32 ? 127 : 1023)) << (f32 ? 23 : 52);  // 2^k
-  V<T> scale;
-  __builtin_memcpy(&scale, &bits, sizeof(bits));
-  return x == x ? p * scale : x;
-}
-
+// log on 32-byte vectors (lrua_math.h's VI), lane by lane equal to log_positive.
 template <typename T>
 MANN_INLINE V<T> vlog_positive(V<T> x) {
   constexpr bool f32 = sizeof(T) == 4;
@@ -114,28 +79,6 @@ MANN_INLINE V<T> vlog_positive(V<T> x) {
   for (int i = f32 ? 11 : 25; i >= 1; i -= 2) p = p * u2 + T(1) / T(i);
   const V<T> kf = __builtin_convertvector(k, V<T>);
   return x == x ? T(2) * u * p + kf * ln2 : x;
-}
-
-// w = softmax(z) over n slots, the exponentials on vectors.
-template <typename T>
-MANN_INLINE void softmax(const T* __restrict z, T* __restrict w, int64_t n) {
-  constexpr int64_t L = lanes<T>();
-  T mx = z[0];
-  for (int64_t t = 1; t < n; ++t) mx = z[t] > mx ? z[t] : mx;
-  V<T> acc = {};
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    const V<T> e = vexp_nonpositive<T>(vload<T>(z + i) - mx);
-    vstore<T>(w + i, e);
-    acc += e;
-  }
-  T total = hsum<T>(acc);
-  for (; i < n; ++i) {
-    w[i] = exp_nonpositive<T>(z[i] - mx);
-    total += w[i];
-  }
-  const T inv = T(1) / total;
-  for (int64_t t = 0; t < n; ++t) w[t] *= inv;
 }
 
 // lg = log(x + eps), z = gamma lg over n slots (eq. 9), on vectors.
