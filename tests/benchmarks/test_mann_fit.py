@@ -27,6 +27,7 @@ def test_a_log_without_wall_time_is_explained(tmp_path: Path) -> None:
         mann_fit.logged_steps(metrics)
 
 
+@pytest.mark.long  # 20-45 s; make test-long runs it
 def test_a_short_real_run_is_timed(tmp_path: Path, omniglot: Path) -> None:
     config = tmp_path / "tiny.yaml"
     text = TINY_CONFIG.format(max_steps=5_000).replace(

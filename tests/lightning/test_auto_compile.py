@@ -98,7 +98,9 @@ def test_long_run_compiles_the_episode(
     )
     trainer.fit(model, datamodule=data)
     assert model.model.compile_mode == "episode"
-    assert compiled == [{"dynamic": False}]  # built once, used for every step
+    assert compiled == [  # built once, used for every step
+        {"dynamic": False, "options": compilation.CPU_INDUCTOR_OPTIONS}
+    ]
     assert trainer.global_step == 3
 
 

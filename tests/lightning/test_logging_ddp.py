@@ -52,6 +52,7 @@ def _run(args: list[str], cwd: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
 
+@pytest.mark.long  # 20-45 s; make test-long runs it
 def test_ddp_two_cpu_processes_reduce_metrics_like_one(tmp_path: Path, omniglot: Path) -> None:
     _run(["fit", "--config", DEMO, *SMALL], tmp_path)
     ckpt = tmp_path / "runs" / "demo" / "checkpoints" / "last.ckpt"
