@@ -55,23 +55,18 @@ void forward_fast(const ForwardArgs<T>& a) {
         part[3][i] = d2;
         part[4][i] = d3;
       };
-      // L rows at a time, so that their sums across lanes, norms and divisions run as vectors.
+      // L rows at a time, so that their sums across lanes, norms and divisions run as vectors
+      // (lanes past the last row are computed and not stored).
       V<T> part[H + 1][L];
-      int64_t n0 = 0;
-      for (; n0 + L <= N; n0 += L) {
-        for (int64_t i = 0; i < L; ++i) write_row(n0 + i, part, i);
-        const V<T> norm = vsqrt<T>(hsum_lanes<T>(part[0]));
-        vstore<T>(mn + n0, norm);
-        for (int64_t h = 0; h < H; ++h) {
-          vstore<T>(s + h * N + n0, hsum_lanes<T>(part[1 + h]) / (knorm[h] * norm + eps));
-        }
-      }
-      for (int64_t n = n0; n < N; ++n) {
-        write_row(n, part, 0);
-        const T norm = std::sqrt(hsum<T>(part[0][0]));
-        mn[n] = norm;
-        for (int64_t h = 0; h < H; ++h) s[h * N + n] = hsum<T>(part[1 + h][0]) / (knorm[h] * norm + eps);
-      }
+      row_blocks(N, L, [&](int64_t n, int64_t i) MANN_INLINE_LAMBDA { write_row(n, part, i); },
+                 [&](int64_t n0, int64_t count) MANN_INLINE_LAMBDA {
+                   const V<T> norm = vsqrt<T>(hsum_lanes<T>(part[0]));
+                   vstore_n<T>(mn + n0, norm, count);
+                   for (int64_t h = 0; h < H; ++h) {
+                     const V<T> dots = hsum_lanes<T>(part[1 + h]);
+                     vstore_n<T>(s + h * N + n0, dots / (knorm[h] * norm + eps), count);
+                   }
+                 });
       for (int64_t h = 0; h < H; ++h) softmax(s + h * N, wr + h * N, N);  // eq. 3
       V<T> acc[H][NV] = {};  // eq. 4
       for (int64_t n = 0; n < N; ++n) {
@@ -99,7 +94,7 @@ void backward_fast(const BackwardArgs<T>& a) {
   const T eps = a.eps;
   const T tiny = std::numeric_limits<T>::min();
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> gw(H * N), gdots(H * N), cm(N), gww(N);
+    std::vector<T> gw(H * N), gdots(H * N), cm(N), gden(N);
     for (int64_t b = begin; b < end; ++b) {
       const auto [k, g, r0, l, m, wr, wwb, s, mn, gr, grw, gwwin, gin, gko, ggo, gm, grwo, e] =
           BackwardEpisode<T>(a, b);
@@ -131,25 +126,18 @@ void backward_fast(const BackwardArgs<T>& a) {
         part[2][i] = d2;
         part[3][i] = d3;
       };
-      int64_t n0 = 0;
-      for (; n0 + L <= N; n0 += L) {
-        for (int64_t i = 0; i < L; ++i) read_grads(n0 + i, i);
+      row_blocks(N, L, read_grads, [&](int64_t n0, int64_t count) MANN_INLINE_LAMBDA {
         for (int64_t h = 0; h < H; ++h) {
           const int64_t i = h * N + n0;
-          vstore<T>(gw.data() + i, vload<T>(grw + i) + hsum_lanes<T>(part[h]));
+          vstore_n<T>(gw.data() + i, vload_n<T>(grw + i, count) + hsum_lanes<T>(part[h]), count);
         }
-      }
-      for (int64_t n = n0; n < N; ++n) {
-        read_grads(n, 0);
-        for (int64_t h = 0; h < H; ++h) gw[h * N + n] = grw[h * N + n] + hsum<T>(part[h][0]);
-      }
+      });
       for (int64_t n = 0; n < N; ++n) {
         for (int64_t h = 0; h < H; ++h) rowsum[h] += wr[h * N + n] * gw[h * N + n];
       }
       // eqs. 3 and 2 into the dots and the two norms.
       for (int64_t n = 0; n < N; ++n) cm[n] = 0;
       for (int64_t h = 0; h < H; ++h) {
-        T* gden = gww.data();
         for (int64_t n = 0; n < N; ++n) {  // vectorised
           const int64_t i = h * N + n;
           const T gd = wr[i] * (gw[i] - rowsum[h]) / (knorm[h] * mn[n] + eps);
@@ -186,24 +174,16 @@ void backward_fast(const BackwardArgs<T>& a) {
         part[2][i] = e2;
         part[3][i] = e3;
       };
-      for (n0 = 0; n0 + L <= N; n0 += L) {
-        for (int64_t i = 0; i < L; ++i) memory_grads(n0 + i, i);
+      row_blocks(N, L, memory_grads, [&](int64_t n0, int64_t count) MANN_INLINE_LAMBDA {
+        const V<T> lu = vload_n<T>(l + n0, count);
         for (int64_t h = 0; h < H; ++h) {
           const int64_t i = h * N + n0;
-          const V<T> gww_h = vload<T>(gwwin + i) + hsum_lanes<T>(part[h]);
-          vstore<T>(grwo + i, gww_h * g[h]);  // eq. 7
-          vstore<T>(gdots.data() + i, gww_h * (vload<T>(r0 + i) - vload<T>(l + n0)));  // g_gate's terms
+          const V<T> gww = vload_n<T>(gwwin + i, count) + hsum_lanes<T>(part[h]);
+          vstore_n<T>(grwo + i, gww * g[h], count);  // eq. 7
+          const V<T> gate_terms = gww * (vload_n<T>(r0 + i, count) - lu);  // g_gate's terms
+          vstore_n<T>(gdots.data() + i, gate_terms, count);  // reused
         }
-      }
-      for (int64_t n = n0; n < N; ++n) {
-        memory_grads(n, 0);
-        for (int64_t h = 0; h < H; ++h) {
-          const int64_t i = h * N + n;
-          const T gww_h = gwwin[i] + hsum<T>(part[h][0]);
-          grwo[i] = gww_h * g[h];  // eq. 7
-          gdots[i] = gww_h * (r0[i] - l[n]);  // reused: g_gate's terms
-        }
-      }
+      });
       for (int64_t h = 0; h < H; ++h) {
         const T c = gknorm[h] / std::max(knorm[h], tiny);
         for (int64_t j = 0; j < NV; ++j) {

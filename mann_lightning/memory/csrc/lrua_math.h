@@ -128,6 +128,34 @@ MANN_INLINE V<T> hsum_lanes(const V<T>* v) {
 #endif
 }
 
+// count (<= lanes) consecutive values as a vector, the other lanes zero; and back.
+template <typename T>
+MANN_INLINE V<T> vload_n(const T* p, int64_t count) {
+  if (count == lanes<T>()) return vload<T>(p);
+  T a[lanes<T>()] = {};
+  for (int64_t i = 0; i < count; ++i) a[i] = p[i];
+  return vload<T>(a);
+}
+
+template <typename T>
+MANN_INLINE void vstore_n(T* p, V<T> v, int64_t count) {
+  if (count == lanes<T>()) return vstore<T>(p, v);
+  T a[lanes<T>()];
+  vstore<T>(a, v);
+  for (int64_t i = 0; i < count; ++i) p[i] = a[i];
+}
+
+// Rows 0..n in blocks of L: row(n, i) for each row of a block (i: its place in the block),
+// then finish(n0, count) for the block of count rows from n0 (count < L only in the last).
+template <typename Row, typename Finish>
+MANN_INLINE void row_blocks(int64_t n, int64_t L, Row&& row, Finish&& finish) {
+  for (int64_t n0 = 0; n0 < n; n0 += L) {
+    const int64_t count = n - n0 < L ? n - n0 : L;
+    for (int64_t i = 0; i < count; ++i) row(n0 + i, i);
+    finish(n0, count);
+  }
+}
+
 // Square roots lane by lane (correctly rounded, as std::sqrt).
 template <typename T>
 MANN_INLINE V<T> vsqrt(V<T> x) {
