@@ -8,8 +8,9 @@ from torch import Tensor, nn
 
 from .episode_metrics import EpisodeAccuracy, bootstrap_interval, paper_intervals
 from .metrics import InstanceAccuracy, paper_table
-from .module import MANNModule, merge_task_value
+from .module import MANNModule
 from .report import single_run_markdown
+from .settings_checks import merge_task_value
 
 
 class MANNClassifier(MANNModule):

@@ -13,8 +13,6 @@ Task sizes come from the data module through the CLI (``task`` is linked from
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -26,8 +24,9 @@ from .compilation import CompileChoice, auto_compile_mode, check_compile_mode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
-from .optimisation import build_optimizer, check_settings
-from .persistence import MemoryCarry, WipePolicy
+from .optimisation import build_optimizer, check_grad_clip_norm, check_settings
+from .persistence import MemoryCarry, WipePolicy, resolve_wipe
+from .results_output import ResultsOutput
 from .run_clock import checkpoint_clock
 from .specs import spec_of
 
@@ -35,7 +34,7 @@ MemoryChoice = Memory | Literal["lrua", "ntm", "none"] | dict | None
 ControllerChoice = Controller | Literal["lstm", "feedforward"] | dict
 
 
-class MANNModule(LightningModule):
+class MANNModule(ResultsOutput, LightningModule):
     """Shared training logic for MANN episode tasks.
 
     Args:
@@ -90,12 +89,7 @@ class MANNModule(LightningModule):
     ) -> None:
         super().__init__()
         check_settings(optimizer, lr, lr_schedule, warmup_steps, weight_decay)
-        if grad_clip_norm is not None and not 0 < grad_clip_norm < float("inf"):  # NaN too
-            raise ValueError(
-                f"grad_clip_norm must be positive and finite, or null for no clipping; got "
-                f"{grad_clip_norm} "
-                "(a negative norm flips every gradient, zero stops training)."
-            )
+        check_grad_clip_norm(grad_clip_norm)
         self.compile_choice = check_compile_mode(compile, allow_auto=True)
         self.model = MANN(
             input_size,
@@ -112,14 +106,7 @@ class MANNModule(LightningModule):
         self.grad_clip_norm = grad_clip_norm
         self.lr_schedule = lr_schedule
         self.warmup_steps = warmup_steps
-        if persist_memory is not None:
-            if wipe != "episode" and wipe != ("never" if persist_memory else "episode"):
-                raise ValueError(
-                    f"persist_memory={persist_memory} contradicts wipe={wipe!r}; set only wipe "
-                    "(persist_memory is its deprecated spelling)."
-                )
-            wipe = "never" if persist_memory else "episode"
-        self.carry = MemoryCarry(wipe)
+        self.carry = MemoryCarry(resolve_wipe(wipe, persist_memory))
 
     @property
     def persist_memory(self) -> bool:
@@ -267,51 +254,3 @@ class MANNModule(LightningModule):
         if gradient_clip_val is None and self.grad_clip_norm is not None:
             gradient_clip_val, gradient_clip_algorithm = self.grad_clip_norm, "norm"
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    # ------------------------------------------------------------------ results
-    def checkpoint_entry(self) -> dict[str, Any]:
-        """Which checkpoint the test results are of: path, training step and wall time
-        (``RunClock``), and the training run's log folder."""
-        path = self.trainer.ckpt_path
-        loaded = getattr(self, "loaded_checkpoint", {}) if path else {}
-        return {
-            "path": None if path is None else str(path),
-            "global_step": loaded.get("global_step", self.trainer.global_step),
-            "wall_s": loaded.get("wall_s"),
-            "train_log_dir": loaded.get("log_dir"),
-        }
-
-    def results_dir(self) -> Path:
-        """Folder next to the run's logs where result tables are written."""
-        trainer = self.trainer
-        logger = trainer.logger
-        if logger is None:
-            return Path(trainer.default_root_dir)
-        if getattr(logger, "log_dir", None):
-            return Path(logger.log_dir)  # CSV, TensorBoard: <save_dir>/<name>/version_<n>
-        # W&B and others: <save_dir>/<name>/<version>, where Lightning puts checkpoints too.
-        parts = [logger.save_dir or trainer.default_root_dir, logger.name, logger.version]
-        return Path(*[str(part) for part in parts if part])
-
-    def write_results(self, name: str, payload: dict[str, Any], markdown: str) -> Path | None:
-        """Write ``<name>.json`` and ``<name>.md`` next to the logs (global rank 0 only)."""
-        if self.trainer.global_rank != 0:
-            return None
-        folder = self.results_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-        (folder / f"{name}.md").write_text(markdown + "\n")
-        rank_zero_info(f"\n{markdown}\n\nwritten to {folder / name}.json and .md")
-        return folder
-
-
-def merge_task_value(name: str, value: Any, task: dict[str, Any], default: Any) -> Any:
-    """Combine an explicit argument with the value the data module reports."""
-    if name in task:
-        if value is not None and value != task[name]:
-            raise ValueError(
-                f"model {name}={value!r} disagrees with the data module's {name}={task[name]!r}; "
-                f"leave model.init_args.{name} unset (it follows the data) or make them equal."
-            )
-        return task[name]
-    return default if value is None else value

@@ -39,6 +39,19 @@ def check_settings(
         raise ValueError(f"weight_decay must be 0 or more (and finite), got {weight_decay}.")
 
 
+def check_grad_clip_norm(grad_clip_norm: float | None) -> None:
+    """Refuse a clipping norm that is not positive and finite (``None``: no clipping).
+
+    Raises:
+        ValueError: saying why (a negative norm flips every gradient, zero stops training).
+    """
+    if grad_clip_norm is not None and not 0 < grad_clip_norm < math.inf:  # NaN too
+        raise ValueError(
+            f"grad_clip_norm must be positive and finite, or null for no clipping; got "
+            f"{grad_clip_norm} (a negative norm flips every gradient, zero stops training)."
+        )
+
+
 def build_optimizer(
     params: Iterable[torch.nn.Parameter],
     name: str,

@@ -42,6 +42,25 @@ def check_wipe(wipe: str) -> WipePolicy:
     return wipe  # type: ignore[return-value]
 
 
+def resolve_wipe(wipe: str, persist_memory: bool | None) -> WipePolicy:
+    """The wipe policy from ``wipe`` and its deprecated spelling ``persist_memory``.
+
+    ``persist_memory=True`` means ``"never"``, ``False`` means ``"episode"``; ``None`` leaves
+    ``wipe`` in charge.
+
+    Raises:
+        ValueError: when both are set and disagree, or ``wipe`` names no policy.
+    """
+    if persist_memory is not None:
+        if wipe != "episode" and wipe != ("never" if persist_memory else "episode"):
+            raise ValueError(
+                f"persist_memory={persist_memory} contradicts wipe={wipe!r}; set only wipe "
+                "(persist_memory is its deprecated spelling)."
+            )
+        wipe = "never" if persist_memory else "episode"
+    return check_wipe(wipe)
+
+
 def state_leaves(state: Any) -> list[Tensor | None]:
     """The tensors of a nested state (NamedTuples, tuples, ``None``) in a fixed order."""
     if state is None or isinstance(state, Tensor):

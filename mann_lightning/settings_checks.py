@@ -73,3 +73,15 @@ def warn_no_validation(trainer: Trainer, datamodule: LightningDataModule | None)
                 f"{getattr(callback, 'filename', None) or 'its best'}.ckpt: only last.ckpt (if "
                 "save_last) is written. Set val_batches >= 1, or test with --ckpt_path last."
             )
+
+
+def merge_task_value(name: str, value: Any, task: dict[str, Any], default: Any) -> Any:
+    """Combine an explicit argument with the value the data module reports."""
+    if name in task:
+        if value is not None and value != task[name]:
+            raise ValueError(
+                f"model {name}={value!r} disagrees with the data module's {name}={task[name]!r}; "
+                f"leave model.init_args.{name} unset (it follows the data) or make them equal."
+            )
+        return task[name]
+    return default if value is None else value

@@ -14,9 +14,6 @@ computed on detached tensors.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
 
@@ -30,7 +27,8 @@ from .base import (
 )
 from .fused_lrua import fused_lrua_available, fused_step, use_fused
 from .least_used import least_used_weights, least_used_weights_by_argmin, least_used_weights_by_sort
-from .lrua_function import LRUAStepFunction
+from .lrua_function import lrua_function_step
+from .lrua_state import LRUAState, initial_lrua_state
 
 __all__ = [
     "LRUAMemory",
@@ -39,26 +37,6 @@ __all__ = [
     "least_used_weights_by_argmin",
     "least_used_weights_by_sort",
 ]
-
-
-class LRUAState(NamedTuple):
-    """LRUA memory state after a step.
-
-    Attributes:
-        memory: ``M_t``, ``[batch, slots, word]``.
-        usage: ``w^u_t``, ``[batch, slots]`` (eq. 5); no gradient.
-        read_weights: ``w^r_t``, ``[batch, heads, slots]`` (eq. 3).
-        least_used: ``w^lu_t``, ``[batch, slots]``, 1.0 on the ``num_reads`` slots of
-            smallest usage, 0.0 elsewhere (eq. 6); no gradient.
-        write_weights: ``w^w_t``, ``[batch, heads, slots]`` (eq. 7); kept for analysis
-            (the next step does not read it).
-    """
-
-    memory: Tensor
-    usage: Tensor
-    read_weights: Tensor
-    least_used: Tensor
-    write_weights: Tensor
 
 
 class LRUAMemory(Memory):
@@ -135,16 +113,8 @@ class LRUAMemory(Memory):
         towards the lower index, the rule every later step follows too.
         """
         device, dtype = resolve_device_dtype(device, dtype)
-        n, h = self.memory_size, self.num_reads
-        least_used = torch.zeros(batch_size, n, device=device, dtype=dtype)
-        least_used[:, :h] = 1.0
-        weights = torch.zeros(batch_size, h, n, device=device, dtype=dtype)
-        return LRUAState(
-            memory=torch.zeros(batch_size, n, self.word_size, device=device, dtype=dtype),
-            usage=torch.zeros(batch_size, n, device=device, dtype=dtype),
-            read_weights=weights,
-            least_used=least_used,
-            write_weights=weights,
+        return initial_lrua_state(
+            batch_size, self.memory_size, self.word_size, self.num_reads, device, dtype
         )
 
     def forward(self, controller_output: Tensor, prev_state: LRUAState) -> tuple[Tensor, LRUAState]:
@@ -195,36 +165,10 @@ class LRUAMemory(Memory):
             return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
         # Zero the slot of least usage after t-1 (ties: lowest index, as in eq. 6).
         erase = torch.argmin(usage, dim=-1)
-        step = self._function_step(keys, alpha, memory, read_weights, least_used, erase)
+        step = lrua_function_step(keys, alpha, memory, read_weights, least_used, erase, self.eps)
         reads, memory, read_weights, write_weights = step
         usage, least_used = self.usage_step(usage, read_weights, write_weights)
         return reads, LRUAState(memory, usage, read_weights, least_used, write_weights)
-
-    def _function_step(
-        self,
-        keys: Tensor,
-        alpha: Tensor,
-        memory: Tensor,
-        read_weights: Tensor,
-        least_used: Tensor,
-        erase: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Eqs. 7, 8, 2-4 as :class:`LRUAStepFunction` (any device, dtype, autocast)."""
-        # The memory math runs in the state's precision even under autocast (a bf16 memory
-        # would lose the small additions of eq. 8); keys may arrive in bf16.
-        dtype = torch.promote_types(keys.dtype, memory.dtype)
-        gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
-        autocast = torch.is_autocast_enabled(keys.device.type)
-        with torch.autocast(keys.device.type, enabled=False) if autocast else nullcontext():
-            return LRUAStepFunction.apply(
-                keys.to(dtype),
-                gate,
-                memory.to(dtype),
-                read_weights.to(dtype),
-                least_used.to(dtype).unsqueeze(1),
-                erase.view(-1, 1, 1).expand(-1, 1, memory.shape[-1]),
-                self.eps,
-            )
 
     def plain_step(
         self, keys: Tensor, alpha: Tensor, prev_state: LRUAState

@@ -18,6 +18,7 @@ Forward, per batch element (``H`` heads, ``N`` slots, ``W`` features)::
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -103,3 +104,43 @@ def _backward(
     # eq. 7: w^w = w^lu + g (w^r_{t-1} - w^lu).
     g_gate = (g_write * delta).sum(-1, keepdim=True)
     return g_keys, g_gate, g_memory, g_write * gate, None, None, None
+
+
+def lrua_function_step(
+    keys: Tensor,
+    alpha: Tensor,
+    memory: Tensor,
+    read_weights: Tensor,
+    least_used: Tensor,
+    erase: Tensor,
+    eps: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Eqs. 7, 8, 2-4 through :class:`LRUAStepFunction` (any device, dtype, autocast).
+
+    Args:
+        keys: ``k_t``, ``[B, H, W]`` (may be bf16 under autocast).
+        alpha: Pre-sigmoid write gates, ``[B, H]``.
+        memory: ``M_{t-1}``, ``[B, N, W]``.
+        read_weights: ``w^r_{t-1}``, ``[B, H, N]``.
+        least_used: ``w^lu_{t-1}``, ``[B, N]``.
+        erase: Index of the slot to zero before the write, ``[B]`` (int64).
+        eps: Stabiliser of eq. 2.
+
+    Returns:
+        ``(r_t [B, H, W], M_t, w^r_t, w^w_t)`` in the state's precision.
+    """
+    # The memory math runs in the state's precision even under autocast (a bf16 memory
+    # would lose the small additions of eq. 8); keys may arrive in bf16.
+    dtype = torch.promote_types(keys.dtype, memory.dtype)
+    gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
+    autocast = torch.is_autocast_enabled(keys.device.type)
+    with torch.autocast(keys.device.type, enabled=False) if autocast else nullcontext():
+        return LRUAStepFunction.apply(
+            keys.to(dtype),
+            gate,
+            memory.to(dtype),
+            read_weights.to(dtype),
+            least_used.to(dtype).unsqueeze(1),
+            erase.view(-1, 1, 1).expand(-1, 1, memory.shape[-1]),
+            eps,
+        )

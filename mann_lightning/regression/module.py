@@ -15,7 +15,8 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 
-from ..module import MANNModule, merge_task_value
+from ..module import MANNModule
+from ..settings_checks import merge_task_value
 from .data import GPEpisodeBatch
 from .gp import (
     GPPrior,
