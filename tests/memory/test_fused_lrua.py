@@ -70,6 +70,41 @@ def test_one_step_matches_the_autograd_function(heads: int, word: int) -> None:
         torch.testing.assert_close(a, b.view_as(a), rtol=1e-10, atol=1e-12)
 
 
+# How alpha reaches the kernel: the base tensor it is a view of, the view, and how the
+# view's gradient lands in the base.
+LAYOUTS = {
+    # rows 11 apart, as params.split(...)[1] in LRUAMemory.forward: read in place
+    "column slice": ((5, 11), lambda b: b[:, 7:], lambda g, e: e[:, 7:].copy_(g)),
+    # stride 0 between rows: read in place
+    "expanded rows": ((1, 4), lambda b: b.expand(5, 4), lambda g, e: e.copy_(g.sum(0, True))),
+    # columns not contiguous: copied first
+    "transposed": ((4, 5), lambda b: b.t(), lambda g, e: e.copy_(g.t())),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_alpha_in_any_layout_gives_the_contiguous_result(layout: str) -> None:
+    """The kernel reads a column slice of the interface output in place (no copy per step):
+    the results and alpha's gradient must be those of a contiguous alpha, whatever the strides."""
+    keys, _, memory, read_weights, least_used, usage = _inputs(5, 4, 9, 20, torch.float64)
+    shape, make_view, scatter = LAYOUTS[layout]
+    base = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    view = make_view(base)
+    assert view.shape == (5, 4) and not view.is_contiguous()
+    dense = view.detach().contiguous().requires_grad_()
+    rest = (memory, read_weights, least_used, usage)
+    ours = _fused(keys, view, *rest, 1e-6)
+    ref = _fused(keys, dense, *rest, 1e-6)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    upstream = [torch.randn_like(t) for t in ours[:4]]
+    (g_base,) = torch.autograd.grad(ours[:4], [base], upstream)
+    (g_dense,) = torch.autograd.grad(ref[:4], [dense], upstream)
+    expected = torch.zeros_like(base)
+    scatter(g_dense, expected)
+    torch.testing.assert_close(g_base, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("heads,word", [(4, 20), (2, 3)])
 def test_gradcheck(heads: int, word: int) -> None:
     keys, alpha, memory, read_weights, least_used, usage = _inputs(2, heads, 5, word, torch.float64)

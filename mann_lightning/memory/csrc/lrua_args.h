@@ -15,6 +15,7 @@ struct ForwardArgs {
   T *reads, *new_memory, *rw, *ww, *new_usage, *new_lu, *gate, *sim, *mnorm;
   int64_t* erase;  // written by begin_step, as gate: both then read by the step
   int64_t B, H, N, W;
+  int64_t alpha_row;  // alpha's row stride: a column slice of the interface output is read in place
 };
 
 template <typename T>

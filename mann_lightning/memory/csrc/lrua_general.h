@@ -74,7 +74,7 @@ MANN_INLINE void dots(const T* k, const T* x, int64_t H, int64_t W, T* out, int6
 template <typename T>
 MANN_INLINE void begin_step(const ForwardArgs<T>& a, int64_t b) {
   const int64_t H = a.H, N = a.N;
-  for (int64_t h = 0; h < H; ++h) a.gate[b * H + h] = T(1) / (T(1) + std::exp(-a.alpha[b * H + h]));
+  for (int64_t h = 0; h < H; ++h) a.gate[b * H + h] = T(1) / (T(1) + std::exp(-a.alpha[b * a.alpha_row + h]));
   a.erase[b] = least_of<T>(a.usage + b * N, N, nullptr);
 }
 

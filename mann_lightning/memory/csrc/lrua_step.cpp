@@ -95,8 +95,11 @@ std::vector<Tensor> lrua_forward(const Tensor& keys_, const Tensor& alpha_, cons
   TORCH_CHECK(usage_.sizes() == at::IntArrayRef({B, N}) && usage_.scalar_type() == keys_.scalar_type()
                   && usage_.device().is_cpu(),
               "mann_lrua: usage must be [B, N] of the keys' dtype on the CPU, got ", usage_.sizes());
-  const Tensor keys = keys_.contiguous(), alpha = alpha_.contiguous(), memory = memory_.contiguous();
+  const Tensor keys = keys_.contiguous(), memory = memory_.contiguous();
   const Tensor prev_rw = prev_rw_.contiguous(), lu = lu_.contiguous(), usage = usage_.contiguous();
+  // alpha is read in place when its rows are contiguous (the interface output's last H
+  // columns): no copy per step.
+  const Tensor alpha = alpha_.stride(1) == 1 || H == 1 ? alpha_ : alpha_.contiguous();
   Tensor reads = at::empty({B, H, W}, keys.options());
   Tensor new_memory = at::empty({B, N, W}, keys.options());
   Tensor rw = at::empty({B, H, N}, keys.options());
@@ -114,7 +117,7 @@ std::vector<Tensor> lrua_forward(const Tensor& keys_, const Tensor& alpha_, cons
         lu.data_ptr<T>(), usage.data_ptr<T>(), static_cast<T>(gamma), static_cast<T>(eps),
         reads.data_ptr<T>(), new_memory.data_ptr<T>(), rw.data_ptr<T>(), ww.data_ptr<T>(),
         new_usage.data_ptr<T>(), new_lu.data_ptr<T>(), gate.data_ptr<T>(), sim.data_ptr<T>(),
-        mnorm.data_ptr<T>(), erase.data_ptr<int64_t>(), B, H, N, W};
+        mnorm.data_ptr<T>(), erase.data_ptr<int64_t>(), B, H, N, W, alpha.stride(0)};
     const int64_t nv = W % lanes<T>() == 0 && H == 4 ? W / lanes<T>() : 0;
     auto kernel = nv == 4 ? forward_fast<T, 4>
                 : nv == 5 ? forward_fast<T, 5>
