@@ -58,6 +58,32 @@ def test_one_step_matches_the_op_by_op_step(slots, word, reads, writes, shifts) 
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("slots,word,reads,writes,shifts", CASES[:3])
+def test_keys_sliced_from_the_interface_output_match(slots, word, reads, writes, shifts) -> None:
+    """As in NTMMemory.forward, the keys reach the kernel as a strided view of the interface
+    output (read in place, not copied): values and the interface's gradient as op by op."""
+    fused = NTMMemory(slots, word, reads, writes, shifts, input_size=4)
+    plain = NTMMemory(slots, word, reads, writes, shifts, input_size=4, fused_kernel=False)
+    leaves = _raw(3, fused, torch.float64, seed=slots * 10 + word)
+    gen = torch.Generator().manual_seed(slots)
+    interface = torch.randn(3, fused.interface_size, generator=gen, dtype=torch.float64)
+    interface.requires_grad_()
+    state = NTMState(*leaves[7:])
+    params = fused.split_interface(interface)
+    assert not params.keys.is_contiguous()
+    reads, next_state = fused.step(params, state)
+    ours = (reads, *next_state)
+    reads, next_state = plain.step(plain.split_interface(interface), state)
+    ref = (reads, *next_state)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    upstream = [torch.randn_like(t) for t in ours]
+    ours_g = torch.autograd.grad(ours, [interface, *leaves[7:]], upstream)
+    ref_g = torch.autograd.grad(ref, [interface, *leaves[7:]], upstream)
+    for a, b in zip(ours_g, ref_g, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("slots,word,reads,writes,shifts", [(5, 4, 2, 1, 3), (4, 3, 1, 2, 3)])
 def test_gradcheck(slots, word, reads, writes, shifts) -> None:
     """Against finite differences, in the kernel's own (activated) arguments."""

@@ -9,7 +9,6 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
 #include "ntm_kernels.h"
@@ -57,10 +56,17 @@ Sizes check_step(const std::vector<Tensor>& in) {
   return z;
 }
 
-// The step's inputs in schema order, each contiguous (a copy only where it is not).
-std::vector<Tensor> contiguous_inputs(std::initializer_list<const Tensor*> tensors) {
+// The step's inputs in schema order, each contiguous (a copy only where it is not), except
+// the keys: a batch element's [H, W] block packed is enough (Element steps between elements
+// by the batch stride), so a slice of the interface output is read in place, not copied.
+std::vector<Tensor> step_inputs(std::initializer_list<const Tensor*> tensors) {
   std::vector<Tensor> in;
-  for (const Tensor* t : tensors) in.push_back(t->contiguous());
+  for (const Tensor* t : tensors) {
+    const bool packed_keys = in.empty() && t->dim() == 3
+                             && (t->size(2) == 1 || t->stride(2) == 1)
+                             && (t->size(1) == 1 || t->stride(1) == t->size(2));
+    in.push_back(packed_keys ? *t : t->contiguous());
+  }
   return in;
 }
 
@@ -74,7 +80,7 @@ template <typename T>
 struct Element {
   const T *k, *beta, *gate, *shift, *gamma, *erase, *add, *memory, *rw, *ww;
   Element(const std::vector<Tensor>& in, const Sizes& z, int64_t b)
-      : k(ptr<T>(in[0]) + b * z.heads() * z.W), beta(ptr<T>(in[1]) + b * z.heads()),
+      : k(ptr<T>(in[0]) + b * in[0].stride(0)), beta(ptr<T>(in[1]) + b * z.heads()),
         gate(ptr<T>(in[2]) + b * z.heads()), shift(ptr<T>(in[3]) + b * z.heads() * z.S),
         gamma(ptr<T>(in[4]) + b * z.heads()), erase(ptr<T>(in[5]) + b * z.Hw * z.W),
         add(ptr<T>(in[6]) + b * z.Hw * z.W), memory(ptr<T>(in[7]) + b * z.N * z.W),
@@ -85,7 +91,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> ntm_forward(
     const Tensor& keys, const Tensor& beta, const Tensor& gate, const Tensor& shift,
     const Tensor& gamma, const Tensor& erase, const Tensor& add, const Tensor& memory,
     const Tensor& read_weights, const Tensor& write_weights, double eps, double sharpen_eps) {
-  const std::vector<Tensor> in = contiguous_inputs(
+  const std::vector<Tensor> in = step_inputs(
       {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory, &read_weights, &write_weights});
   const Sizes z = check_step(in);
   const int64_t B = z.B, Hw = z.Hw, Hr = z.Hr, H = z.heads(), N = z.N, W = z.W, S = z.S;
@@ -145,7 +151,7 @@ std::vector<Tensor> ntm_backward(
     const Tensor& read_weights, const Tensor& write_weights, const Tensor& new_memory,
     const Tensor& new_rw, const Tensor& new_ww, const Tensor& aux, const Tensor& norms,
     double eps, double sharpen_eps) {
-  const std::vector<Tensor> in = contiguous_inputs(
+  const std::vector<Tensor> in = step_inputs(
       {&keys, &beta, &gate, &shift, &gamma, &erase, &add, &memory, &read_weights, &write_weights});
   const Sizes z = check_step(in);
   const int64_t B = z.B, Hw = z.Hw, Hr = z.Hr, H = z.heads(), N = z.N, W = z.W, S = z.S;
@@ -162,7 +168,7 @@ std::vector<Tensor> ntm_backward(
     sv.push_back(t->contiguous());
   }
   std::vector<Tensor> out;  // gradients of the ten inputs, in their order, all written below
-  for (const Tensor& t : in) out.push_back(at::empty_like(t));
+  for (const Tensor& t : in) out.push_back(at::empty(t.sizes(), t.options()));
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "mann_ntm_backward", [&] {
     using T = scalar_t;
     const T e_cos = static_cast<T>(eps), e_sharp = static_cast<T>(sharpen_eps);
