@@ -107,6 +107,7 @@ def test_a_run_writes_results_and_resumes(tmp_path: Path, omniglot, one_thread) 
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 41 s (three processes); make test-long runs it
 def test_sigkill_mid_experience_then_resume_gives_the_same_matrix(tmp_path: Path, omniglot) -> None:
     """A real run is SIGKILLed in the middle of its second experience (iteration 18 of 12 per
     experience, through MANN_FAULT); the rerun resumes and ends with the matrix of a run that
