@@ -24,7 +24,7 @@ from .compilation import CompileChoice, auto_compile_mode, check_compile_mode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
-from .optimisation import build_optimizer, check_grad_clip_norm, check_settings
+from .optimisation import build_optimizer, check_settings
 from .persistence import MemoryCarry, WipePolicy, resolve_wipe
 from .results_output import ResultsOutput
 from .run_clock import checkpoint_clock
@@ -88,8 +88,7 @@ class MANNModule(ResultsOutput, LightningModule):
         compile: CompileChoice = "none",
     ) -> None:
         super().__init__()
-        check_settings(optimizer, lr, lr_schedule, warmup_steps, weight_decay)
-        check_grad_clip_norm(grad_clip_norm)
+        check_settings(optimizer, lr, lr_schedule, warmup_steps, weight_decay, grad_clip_norm)
         self.compile_choice = check_compile_mode(compile, allow_auto=True)
         self.model = MANN(
             input_size,

@@ -19,10 +19,15 @@ SCHEDULES = ("constant", "cosine")
 
 
 def check_settings(
-    name: str, lr: float, lr_schedule: str, warmup_steps: int, weight_decay: float = 0.0
+    name: str,
+    lr: float,
+    lr_schedule: str,
+    warmup_steps: int,
+    weight_decay: float = 0.0,
+    grad_clip_norm: float | None = None,
 ) -> None:
     """Refuse an unknown optimiser or schedule, a non-positive rate, a negative warm-up or
-    weight decay.
+    weight decay, a clipping norm that is not positive and finite (``None``: no clipping).
 
     Raises:
         ValueError: naming the setting and the values it accepts.
@@ -37,14 +42,6 @@ def check_settings(
         raise ValueError(f"warmup_steps must be 0 or more, got {warmup_steps}.")
     if not 0 <= weight_decay < math.inf:  # NaN too
         raise ValueError(f"weight_decay must be 0 or more (and finite), got {weight_decay}.")
-
-
-def check_grad_clip_norm(grad_clip_norm: float | None) -> None:
-    """Refuse a clipping norm that is not positive and finite (``None``: no clipping).
-
-    Raises:
-        ValueError: saying why (a negative norm flips every gradient, zero stops training).
-    """
     if grad_clip_norm is not None and not 0 < grad_clip_norm < math.inf:  # NaN too
         raise ValueError(
             f"grad_clip_norm must be positive and finite, or null for no clipping; got "
