@@ -83,12 +83,13 @@ def mann(
 
 
 def mann_in_process(
-    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, warnings_shown: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """What :func:`mann` returns, from ``main()`` in this process: no 7-second interpreter start.
 
     Status 2 for a user error, 1 with the traceback on stderr for any other exception; the
     working folder, the environment, warning filters and torch's thread count are restored.
+    Warnings are dropped unless ``warnings_shown``, which appends each to stderr at the end.
     """
     import contextlib
     import io
@@ -108,9 +109,9 @@ def mann_in_process(
         with (
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
-            warnings.catch_warnings(),
+            warnings.catch_warnings(record=True) as caught,
         ):
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("default" if warnings_shown else "ignore")
             try:
                 main([str(arg) for arg in args])
             except SystemExit as stop:
@@ -118,6 +119,10 @@ def mann_in_process(
             except Exception:
                 traceback.print_exc()
                 code = 1
+            for warning in caught:
+                err.write(warnings.formatwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                ))  # fmt: skip
     finally:
         os.chdir(saved_cwd)
         os.environ.clear()

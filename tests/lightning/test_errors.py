@@ -51,9 +51,9 @@ def fit_demo(tmp_path: Path, *overrides: str) -> str:
     return error_message(mann_in_process("fit", "--config", DEMO, *overrides, cwd=tmp_path))
 
 
-def test_memory_smaller_than_reads(tmp_path: Path) -> None:  # the real command, in a subprocess
+def test_memory_smaller_than_reads(tmp_path: Path) -> None:
     override = ["--model.init_args.memory.init_args.memory_size", "1"]
-    message = error_message(mann("fit", "--config", DEMO, *override, cwd=tmp_path))
+    message = fit_demo(tmp_path, *override)
     assert "num_reads (2) must not exceed memory_size (1)" in message
     assert "Union subtypes" not in message
 
@@ -234,13 +234,12 @@ def test_unwritable_run_folder(trained: Path) -> None:
 def test_omniglot_not_found(tmp_path: Path) -> None:
     env = {"MANN_DATA_DIR": str(tmp_path / "none"), "MANN_CACHE_DIR": str(tmp_path / "cache")}
     write_tiny_config(tmp_path, max_steps=1)
-    result = mann(
+    result = mann_in_process(
         "fit", "--config", "tiny.yaml", "--data.init_args.download=false", cwd=tmp_path, env=env
     )
     assert "Omniglot" in error_message(result)
 
 
-@pytest.mark.slow
 def test_corrupt_omniglot_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -248,7 +247,7 @@ def test_corrupt_omniglot_file(tmp_path: Path) -> None:
         (data / name).write_bytes(b"not an npz archive")
     env = {"MANN_DATA_DIR": str(data), "MANN_CACHE_DIR": str(tmp_path / "cache")}
     write_tiny_config(tmp_path, max_steps=1)
-    result = mann(
+    result = mann_in_process(
         "fit", "--config", "tiny.yaml", "--data.init_args.download=false", cwd=tmp_path, env=env
     )
     message = error_message(result)
