@@ -13,19 +13,16 @@ from typing import Any
 
 import torch
 
-from .augment import check_jitter
-from .cache import OmniglotArrays, check_image_size, load_omniglot
+from .cache import OmniglotArrays, load_omniglot
 from .episodes import (
-    NUM_STRINGS,
     EpisodeBatch,
     LabelEncoding,
-    check_episode_shape,
     label_size,
     sample_episodes,
     widen_labels,
 )
+from .omniglot_settings import check_omniglot_settings, check_shape_for_stages
 from .splits import (
-    SPLIT_SIZES,
     ClassSet,
     SplitName,
     carve_validation,
@@ -111,20 +108,8 @@ class OmniglotEpisodes(EpisodeDataModule):
             train_batches_per_epoch, val_batches, test_batches, seed, eval_seed, prefetch
         )
         self.save_hyperparameters()
-        if split not in SPLIT_SIZES:
-            raise ValueError(f"Unknown split {split!r}; use 'paper' or 'alphabet'.")
-        label_size(label_encoding, num_classes)  # validates the encoding
-        limit = NUM_STRINGS if label_encoding == "string" else None
-        if max_classes is not None and (max_classes < 2 or (limit and max_classes > limit)):
-            raise ValueError(
-                f"OmniglotEpisodes: max_classes must be >= 2 (and <= {NUM_STRINGS} for string "
-                f"labels), got {max_classes}."
-            )
+        self._available = check_omniglot_settings(self.hparams)
         self.max_classes = max_classes
-        check_image_size("OmniglotEpisodes", image_size)
-        if batch_size < 1:
-            raise ValueError(f"OmniglotEpisodes: batch_size must be >= 1, got {batch_size}.")
-        check_jitter("OmniglotEpisodes", max_translation, max_rotation)
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.image_size, self.batch_size = image_size, batch_size
         self.label_encoding: LabelEncoding = label_encoding
@@ -133,24 +118,7 @@ class OmniglotEpisodes(EpisodeDataModule):
         self.arrays: OmniglotArrays | None = None
         self._images: torch.Tensor | None = None
         self._classes: dict[str, ClassSet] = {}
-        train, held_out = SPLIT_SIZES[split]
-        if not 0 <= val_characters < train:
-            raise ValueError(
-                f"OmniglotEpisodes: val_characters must be in [0, {train}) (the training "
-                f"characters of split={split!r}), got {val_characters}."
-            )
         self.val_characters = val_characters
-        self._available = {
-            "train": (train - val_characters) * (4 if rotations else 1),
-            "val": val_characters or held_out,
-            "test": held_out,
-        }
-        if max_classes is not None and max_classes > self._available["train"]:
-            raise ValueError(
-                f"OmniglotEpisodes: max_classes={max_classes} exceeds the "
-                f"{self._available['train']} classes of the training characters of "
-                f"split={split!r}; no episode can have that many classes. Lower max_classes."
-            )
         self.set_episode_shape(num_classes, samples_per_class)
 
     @property
@@ -189,28 +157,15 @@ class OmniglotEpisodes(EpisodeDataModule):
                 f"num_classes={num_classes} exceeds max_classes={self.max_classes}, the label "
                 "width the model was built for; raise max_classes (and start a new model)."
             )
-        rot = "x 4 rotations" if self.rotations else "no rotations"
-        for key, where in (
-            ("train", f"the training characters of split={self.split!r} ({rot})"),
-            (
-                "val",
-                f"the validation characters (val_characters={self.val_characters})"
-                if self.val_characters
-                else f"the held-out characters of split={self.split!r} (val_characters=0)",
-            ),
-            ("test", f"the held-out test characters of split={self.split!r}"),
-        ):
-            check_episode_shape(
-                num_classes, samples_per_class, self._available[key], self.label_encoding, where
-            )
-        for name, value, why in (  # the paper's task needs both, beyond what can be drawn
-            ("samples_per_class", samples_per_class, "accuracy is reported from a class's 2nd "
-             "presentation, so one drawing per class leaves nothing to learn or measure"),
-            ("num_classes", num_classes, "with one class per episode every label is the same, "
-             "so any model scores 100% without memory"),
-        ):  # fmt: skip
-            if value < 2:
-                raise ValueError(f"OmniglotEpisodes: {name} must be >= 2, got {value}: {why}.")
+        check_shape_for_stages(
+            num_classes,
+            samples_per_class,
+            self._available,
+            split=self.split,
+            rotations=self.rotations,
+            val_characters=self.val_characters,
+            label_encoding=self.label_encoding,
+        )
         self.num_classes, self.samples_per_class = num_classes, samples_per_class
 
     def batch_signature(self) -> Hashable:

@@ -6,31 +6,32 @@ enough) and shuffles all ``T = N * samples_per_class`` of them. The network sees
 ``t`` the image ``x_t`` and the encoding of the previous label ``y_{t-1}`` (zero at
 ``t = 0``). A whole batch is drawn with a handful of tensor operations, no Python loop.
 
-Label encodings:
-
-* ``"onehot"``: ``N`` outputs; targets are class indices ``[B, T]``.
-* ``"string"``: the paper's five-character strings, each character one of five values:
-  25 outputs read as five independent 5-way softmaxes. Each class gets a random string,
-  distinct within the episode, from the ``5 ** 5 = 3125`` possible ones; targets are the
-  characters ``[B, T, 5]``.
+Each class gets a label in one of the encodings of :mod:`.labels` (one-hot, or a random
+five-character string distinct within the episode).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .augment import random_affine
-
-LabelEncoding = Literal["onehot", "string"]
-STRING_LENGTH = 5
-STRING_VALUES = 5
-NUM_STRINGS = STRING_VALUES**STRING_LENGTH
+from .labels import (  # the label encodings moved to .labels; all stay importable from here
+    NUM_STRINGS,
+    LabelEncoding,
+    code_to_string,
+    encode_targets,
+    label_size,
+)
+from .labels import STRING_LENGTH as STRING_LENGTH
+from .labels import STRING_VALUES as STRING_VALUES
+from .labels import decode_labels as decode_labels
+from .labels import string_to_code as string_to_code
 
 
 class EpisodeBatch(NamedTuple):
@@ -50,43 +51,6 @@ class EpisodeBatch(NamedTuple):
     prev_labels: Tensor
     targets: Tensor
     instances: Tensor
-
-
-def label_size(encoding: LabelEncoding, num_classes: int) -> int:
-    """Width of a label encoding: ``num_classes`` for one-hot, 25 for strings."""
-    if encoding == "onehot":
-        return num_classes
-    if encoding == "string":
-        return STRING_LENGTH * STRING_VALUES
-    raise ValueError(f"Unknown label_encoding {encoding!r}; use 'onehot' or 'string'.")
-
-
-def code_to_string(codes: Tensor) -> Tensor:
-    """Integer codes in ``[0, 3125)`` ``[...]`` to their five characters ``[..., 5]`` (base 5)."""
-    powers = STRING_VALUES ** torch.arange(STRING_LENGTH - 1, -1, -1, device=codes.device)
-    return torch.div(codes.unsqueeze(-1), powers, rounding_mode="floor") % STRING_VALUES
-
-
-def string_to_code(strings: Tensor) -> Tensor:
-    """Five characters ``[..., 5]`` back to their integer code ``[...]``."""
-    powers = STRING_VALUES ** torch.arange(STRING_LENGTH - 1, -1, -1, device=strings.device)
-    return (strings * powers).sum(-1)
-
-
-def encode_targets(targets: Tensor, encoding: LabelEncoding, num_classes: int) -> Tensor:
-    """Encode targets as float vectors: ``[B, T, N]`` one-hot or ``[B, T, 25]`` strings."""
-    if encoding == "onehot":
-        return F.one_hot(targets, num_classes).float()
-    if encoding == "string":
-        return F.one_hot(targets, STRING_VALUES).float().flatten(-2)
-    raise ValueError(f"Unknown label_encoding {encoding!r}; use 'onehot' or 'string'.")
-
-
-def decode_labels(encoded: Tensor, encoding: LabelEncoding) -> Tensor:
-    """Invert :func:`encode_targets` (or read predictions): argmax per (5-way) softmax."""
-    if encoding == "onehot":
-        return encoded.argmax(-1)
-    return encoded.unflatten(-1, (STRING_LENGTH, STRING_VALUES)).argmax(-1)
 
 
 def check_episode_shape(
