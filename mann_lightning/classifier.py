@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from .episode_metrics import EpisodeAccuracy, bootstrap_interval, paper_intervals
 from .metrics import InstanceAccuracy, paper_table
 from .module import MANNModule
-from .report import single_run_markdown
+from .report_table import single_run_markdown
 from .settings_checks import merge_task_value
 
 

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mann_lightning.report import format_cell, format_duration, main, single_run_markdown
+from mann_lightning.report import main
 from mann_lightning.report_curves import wall_at
+from mann_lightning.report_table import format_cell, format_duration, single_run_markdown
 
 ACCURACY = {"1st": 20.0, "2nd": 45.0, "3rd": 60.0, "4th": 70.0, "5th": 75.0, "10th": 90.0}
 CI = {name: [value - 1.9, value + 1.9] for name, value in ACCURACY.items()}
