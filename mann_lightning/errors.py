@@ -14,10 +14,11 @@ the exception and what it wraps (``__cause__``, else ``__context__``), outermost
   models, non-finite training), ``FileNotFoundError``, ``PermissionError``,
   ``IsADirectoryError``, ``NotADirectoryError``, ``FileExistsError``, ``ModuleNotFoundError``
   (an unknown ``class_path`` or a missing optional package), the data layer's
-  ``OmniglotDataError``, Lightning's ``MisconfigurationException``, and a ``ValueError`` or
-  ``TypeError`` raised by a ``raise`` statement in this project's own code (the constructors'
-  checks, e.g. "num_reads (2) must not exceed memory_size (1)"). What such an error wraps does
-  not matter: it was raised on purpose to translate it.
+  ``OmniglotDataError``, Lightning's ``MisconfigurationException``, yaml's ``YAMLError`` (a
+  config that is not valid YAML), and a ``ValueError`` or ``TypeError`` raised by a ``raise``
+  statement in this project's own code (the constructors' checks, e.g. "num_reads (2) must
+  not exceed memory_size (1)"). What such an error wraps does not matter: it was raised on
+  purpose to translate it.
 * **jsonargparse's errors** (``ArgumentError`` and anything raised inside jsonargparse, such as
   "Does not validate against any of the Union subtypes") are looked through: they wrap the
   constructor that failed. A chain made only of them is a config problem (a bad type, an
@@ -69,8 +70,11 @@ _USER_TYPES = (
     FileExistsError,
     ModuleNotFoundError,
 )
-# wandb.errors.UsageError: a setting W&B refuses (project name, mode, resume id)
-_USER_TYPE_NAMES = frozenset({"OmniglotDataError", "MisconfigurationException", "UsageError"})
+# wandb.errors.UsageError: a setting W&B refuses (project name, mode, resume id); yaml's
+# YAMLError: a config file (or a YAML value given on the command line) that is not valid YAML
+_USER_TYPE_NAMES = frozenset(
+    {"OmniglotDataError", "MisconfigurationException", "UsageError", "YAMLError"}
+)
 
 
 def traceback_requested() -> bool:
@@ -183,6 +187,9 @@ def user_message(error: BaseException) -> str:
     """The root cause's message, unwrapped from jsonargparse's union noise, a few lines long."""
     root = _root_cause(error) or error
     message = re.sub(r"^\[Errno \d+\] ", "", str(root)) or type(root).__name__
+    if "YAMLError" in {cls.__name__ for cls in type(root).__mro__}:
+        where = " ".join(message.replace('in "<unicode string>", ', "at ").split())
+        message = f"not valid YAML (a --config file or a value on the command line): {where}"
     lines = _informative_lines(message)
     option = _option_name(error)
     if option and not re.search(rf"(?<![\w.]){re.escape(option[2:])}(?![\w.])", lines[0]):

@@ -313,3 +313,9 @@ def test_user_errors_are_told_from_bugs() -> None:
     assert not is_user_error(KeyError("size"))
     assert not is_user_error(ValueError("raised inside a library, not on purpose"))
     assert user_message(wrapped(KeyError("k"), UserError("told"))) == "told"
+
+
+def test_config_that_is_not_valid_yaml(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("model:\n  init_args:\n    lr: [0.1\n")
+    message = error_message(mann_in_process("fit", "--config", "broken.yaml", cwd=tmp_path))
+    assert "not valid YAML" in message and "line 3, column 9" in message
