@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from torch import Tensor
 
 from mann_lightning.data import OmniglotDataError, OmniglotEpisodes
 from mann_lightning.episode_metrics import EpisodeAccuracy, bootstrap_interval, paper_intervals
+from mann_lightning.errors import UserError
 from mann_lightning.metrics import InstanceAccuracy, markdown_table, paper_table
 
 from .autoencoder import get_autoencoder
@@ -182,6 +184,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_out_folder(out: Path) -> None:
+    """A :class:`UserError` unless ``out`` is, or can be made, a writable folder."""
+    existing = out.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {out}: {existing} is a file, not a folder; choose another --out.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: no permission to write in {existing}; choose another --out.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mann-knn``; returns 0, or exits with status 2 on bad input."""
     try:
@@ -190,16 +203,17 @@ def main(argv: list[str] | None = None) -> int:
         return int(stop.code or 0)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     start = time.perf_counter()
+    out = args.out or Path("runs", "knn", f"{args.config.stem}_{args.features}")
     try:
+        check_out_folder(out)  # before minutes of work, not after
         data = load_data(args.config, args.num_classes, args.test_batches)
-        out = args.out or Path("runs", "knn", f"{args.config.stem}_{args.features}")
         encode, extra = None, {}
         if args.features == "autoencoder":
             path = args.autoencoder or out / "autoencoder.pt"
             model, meta = get_autoencoder(data, path, args.autoencoder_epochs, args.seed)
             encode, extra = model.features, {"autoencoder": {"path": str(path), **meta}}
         payload = evaluate(data, encode, args.backend)
-    except (ValueError, OmniglotDataError, yaml.YAMLError) as error:
+    except (ValueError, OmniglotDataError, yaml.YAMLError, UserError) as error:
         print(f"mann-knn: error: {error}", file=sys.stderr)
         return 2
     name = MODEL_NAMES[args.features]

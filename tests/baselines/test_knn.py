@@ -133,6 +133,7 @@ def test_command_on_a_small_test_set(omniglot: Path, tmp_path: Path, capsys) -> 
         (["--config", str(STRING_CONFIG), "--num-classes", "500"], "num_classes=500"),
         (["--config", str(STRING_CONFIG), "--num-classes", "1"], "num_classes must be >= 2"),
         (["--config", str(STRING_CONFIG), "--test-batches", "0"], "no test episodes"),
+        (["--config", str(STRING_CONFIG), "--out", str(REPO / "README.md" / "x")], "not a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(extra: list[str], message: str, capsys) -> None:
