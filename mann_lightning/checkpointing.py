@@ -134,6 +134,29 @@ def install_atomic_io(trainer: L.Trainer) -> bool:
     return isinstance(current, AtomicCheckpointIO)
 
 
+def set_aside_previous_run(folders: list[Path]) -> list[tuple[Path, Path]]:
+    """Rename each folder that holds ``*.ckpt`` files to ``<folder>.previous-<k>``.
+
+    ``mann fit`` without ``--ckpt_path`` starts a new run; the configs give the checkpoint
+    folder a fixed name (so that ``best.ckpt`` has a known path), and the new run would
+    overwrite the earlier run's ``best.ckpt`` and ``last.ckpt``. Nothing is deleted: the
+    earlier folder keeps its files under the first free ``k``.
+
+    Returns:
+        ``(folder, new name)`` of every folder moved.
+    """
+    moved = []
+    for folder in folders:
+        if "://" in str(folder) or not folder.is_dir() or not any(folder.glob("*.ckpt")):
+            continue
+        k = 1
+        while (kept := folder.with_name(f"{folder.name}.previous-{k}")).exists():
+            k += 1
+        folder.rename(kept)
+        moved.append((folder, kept))
+    return moved
+
+
 class SafeModelCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` with atomic saves and ``last.ckpt`` every ``last_every_n_steps``.
 

@@ -19,9 +19,9 @@ from typing import Any
 from lightning import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
-from .checkpointing import install_atomic_io
+from .checkpointing import install_atomic_io, set_aside_previous_run
 from .errors import UserError, check_seed, is_user_error, run_console, user_message
 from .guards import NonFiniteGuard
 from .module import MANNModule
@@ -141,6 +141,12 @@ class MANNCLI(LightningCLI):
             check_state_dict(ckpt_path, self._checkpoint, self.model)
         elif subcommand != "fit" and not ckpt_path:
             self._refuse_untrained(bool(config.get("allow_untrained")))
+        if subcommand == "fit" and not config.get("ckpt_path") and rank_zero_only.rank == 0:
+            for old, kept in set_aside_previous_run(self._checkpoint_folders()):
+                rank_zero_warn(
+                    f"{old} held the checkpoints of an earlier run: moved to {kept} (to continue "
+                    "that run instead, use --ckpt_path last)."
+                )
         if subcommand == "fit" and not any(
             isinstance(c, NonFiniteGuard) for c in trainer.callbacks
         ):
@@ -164,7 +170,11 @@ class MANNCLI(LightningCLI):
         where = ", ".join(map(str, folders)) or "no checkpoint folder configured"
         hint = f"e.g. --ckpt_path {candidates[0]}" if candidates else f"none found in {where}"
         if name == "best" and fitting:
-            return None
+            raise UserError(
+                "mann fit --ckpt_path best: resuming continues a run from its latest state; "
+                "use --ckpt_path last, or give a checkpoint file to continue from "
+                f"({hint.removeprefix('e.g. --ckpt_path ')})."
+            )
         if name == "best" and candidates:  # validate / test / predict: the run's best.ckpt
             return max(candidates, key=os.path.getmtime)
         raise UserError(

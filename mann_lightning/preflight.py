@@ -8,6 +8,7 @@ traceback from deep inside Lightning or torch.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError...
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0].split(". ")[0]
-        raise UserError(
-            f"--ckpt_path {path}: cannot read the checkpoint, it is corrupt or truncated "
-            f"({reason[:120]}). Use another checkpoint (best.ckpt, or last.ckpt of the run)."
-        ) from error
+        raise UserError(f"--ckpt_path {path}: {_unreadable(path, reason)}") from error
     if (
         not isinstance(checkpoint, dict)
         or "state_dict" not in checkpoint
@@ -69,6 +67,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "file written by mann fit."
         )
     return checkpoint
+
+
+def _unreadable(path: Path, reason: str) -> str:
+    """Why ``torch.load`` failed, told from the file's first bytes (zip, or a legacy pickle)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if zipfile.is_zipfile(path) and "Weights only load failed" in reason:
+        return (
+            "a PyTorch file, but not a Lightning checkpoint: it holds Python objects that a "
+            "checkpoint of mann fit does not (e.g. a mann-continual checkpoint.pt). Give a "
+            ".ckpt file written by mann fit."
+        )
+    if head.startswith(b"PK") or head[:1] == b"\x80":
+        return (
+            f"cannot read the checkpoint, it is corrupt or truncated ({reason[:120]}). Use "
+            "another checkpoint (best.ckpt, or last.ckpt of the run)."
+        )
+    return "not a PyTorch checkpoint file at all; give a .ckpt file written by mann fit."
 
 
 def _plain(value: Any) -> Any:

@@ -171,3 +171,23 @@ def test_untrained_evaluation_only_on_request(workdir: Path) -> None:
     with pytest.warns(UserWarning, match="UNTRAINED"):
         main(["test", "--config", config, "--allow_untrained=true", *FAST])
     assert list((workdir / "runs").rglob("test_results.json"))
+
+
+def test_a_new_fit_sets_the_earlier_runs_checkpoints_aside(tmp_path: Path) -> None:
+    from helpers.mann_runs import mann_in_process, write_tiny_config
+
+    write_tiny_config(tmp_path, max_steps=2)
+    folder = tmp_path / "runs/tiny/checkpoints"
+    assert mann_in_process("fit", "--config", "tiny.yaml", cwd=tmp_path).returncode == 0
+    first = {p.name: p.read_bytes() for p in folder.glob("*.ckpt")}
+    assert "last.ckpt" in first
+    done = mann_in_process(
+        "fit", "--config", "tiny.yaml", "--model.init_args.lr", "0.5", cwd=tmp_path,
+        warnings_shown=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    kept = tmp_path / "runs/tiny/checkpoints.previous-1"
+    assert {p.name: p.read_bytes() for p in kept.glob("*.ckpt")} == first
+    assert "held the checkpoints of an earlier run: moved to " in done.stderr
+    assert str(Path("runs/tiny/checkpoints.previous-1 (to continue")) in done.stderr
+    assert (folder / "last.ckpt").read_bytes() != first["last.ckpt"]  # the new run's own

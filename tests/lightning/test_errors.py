@@ -140,6 +140,16 @@ def test_file_that_is_not_a_checkpoint(trained: Path, tmp_path: Path) -> None:
         "test", "--config", "tiny.yaml", "--ckpt_path", tmp_path / "weights.ckpt", cwd=trained
     )
     assert "not a Lightning checkpoint" in error_message(result)
+    # a PyTorch file with Python objects (as mann-continual's checkpoint.pt), and a text file
+    torch.save({"plan": Path("x"), "weights": torch.zeros(3)}, tmp_path / "objects.pt")
+    (tmp_path / "notes.ckpt").write_text("hello")
+    for name, expected in (("objects.pt", "not a Lightning checkpoint"),
+                           ("notes.ckpt", "not a PyTorch checkpoint file")):  # fmt: skip
+        result = mann_in_process(
+            "test", "--config", "tiny.yaml", "--ckpt_path", tmp_path / name, cwd=trained
+        )
+        message = error_message(result)
+        assert expected in message and "corrupt" not in message, message
 
 
 def test_checkpoint_of_another_model(trained: Path) -> None:
@@ -319,3 +329,9 @@ def test_config_that_is_not_valid_yaml(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("model:\n  init_args:\n    lr: [0.1\n")
     message = error_message(mann_in_process("fit", "--config", "broken.yaml", cwd=tmp_path))
     assert "not valid YAML" in message and "line 3, column 9" in message
+
+
+def test_fit_from_best_is_refused_with_the_way_to_resume(trained: Path) -> None:
+    result = mann_in_process("fit", "--config", "tiny.yaml", "--ckpt_path", "best", cwd=trained)
+    message = error_message(result)
+    assert "--ckpt_path last" in message and "runs/tiny/checkpoints/best.ckpt" in message
