@@ -128,6 +128,8 @@ class MANN(nn.Module):
         Returns:
             ``(logits [batch, time, num_outputs], final_state)``.
         """
+        if state is not None:
+            self._check_state(state, inputs)
         if self.compile_mode == "episode" and torch.is_grad_enabled():
             return compiled(self, "episode", _episode)(self, inputs, prev_labels, state)
         return _episode(self, inputs, prev_labels, state)
@@ -136,6 +138,8 @@ class MANN(nn.Module):
         self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
     ) -> tuple[Tensor, list[Any]]:
         """Like :meth:`forward`, also returning the memory state after every step."""
+        if state is not None:
+            self._check_state(state, inputs)
         logits, _, states = self._unroll(inputs, prev_labels, state, keep_memory_states=True)
         return logits, states
 
@@ -170,6 +174,24 @@ class MANN(nn.Module):
         logits = self.output(features)
         return logits, MANNState(controller_state, memory_state, reads), memory_states
 
+    def _check_state(self, state: MANNState, inputs: Tensor) -> None:
+        """A ``ValueError`` naming the first field of ``state`` that does not fit this model."""
+        expected = _fields(self.initial_state(inputs.shape[0], device="meta"), "state")
+        given = _fields(state, "state") if isinstance(state, MANNState) else []
+        if [name for name, _ in given] != [name for name, _ in expected]:
+            raise ValueError(
+                f"MANN: state is not a state of this model (fields {[n for n, _ in given]}, "
+                f"expected {[n for n, _ in expected]}); pass state=None for a fresh episode."
+            )
+        for (name, tensor), (_, fresh) in zip(given, expected, strict=True):
+            if tensor.shape != fresh.shape or tensor.device != inputs.device:
+                raise ValueError(
+                    f"MANN: {name} is {list(tensor.shape)} on {tensor.device}; this model with "
+                    f"batch {inputs.shape[0]} on {inputs.device} needs {list(fresh.shape)}. "
+                    "Carry a state only between episodes of the same model and batch size "
+                    "(state=None starts afresh)."
+                )
+
     def _check_inputs(self, inputs: Tensor, prev_labels: Tensor) -> None:
         if inputs.dim() != 3 or prev_labels.dim() != 3:
             raise ValueError(
@@ -196,6 +218,16 @@ class MANN(nn.Module):
                 f"inputs {tuple(inputs.shape)} and prev_labels {tuple(prev_labels.shape)} "
                 "disagree on [batch, time]."
             )
+
+
+def _fields(state: Any, path: str) -> list[tuple[str, Tensor]]:
+    """``(dotted name, tensor)`` of every tensor in a (nested) state, in order."""
+    if isinstance(state, Tensor):
+        return [(path, state)]
+    if isinstance(state, tuple):
+        names = getattr(state, "_fields", range(len(state)))
+        return [f for n, v in zip(names, state, strict=True) for f in _fields(v, f"{path}.{n}")]
+    return []
 
 
 def _time_step(

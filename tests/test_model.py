@@ -300,3 +300,21 @@ def test_mann_lrua_learns_binding_task():
 def test_mann_lrua_learns_binding_task_long():
     acc_later, _ = _train_and_eval(steps=1500, seed=1)
     assert acc_later > 0.9, acc_later
+
+
+@pytest.mark.parametrize("kind", ["lrua", "ntm"])
+def test_a_state_of_another_memory_size_or_batch_is_refused(kind: str) -> None:
+    memory = {"lrua": LRUAMemory, "ntm": NTMMemory}[kind]
+    small = MANN(20, 5, memory=memory(16, 8, num_reads=2), controller_size=16)
+    large = MANN(20, 5, memory=memory(32, 8, num_reads=2), controller_size=16)
+    inputs, labels = torch.rand(2, 4, 20), torch.zeros(2, 4, 5)
+    with pytest.raises(
+        ValueError, match=r"state.memory.memory is \[2, 16, 8\].*needs \[2, 32, 8\]"
+    ):
+        large(inputs, labels, small.initial_state(2))
+    with pytest.raises(ValueError, match=r"state.controller.hidden is \[3, 16\]"):
+        large(inputs, labels, large.initial_state(3))
+    with pytest.raises(ValueError, match="not a state of this model"):
+        large.trace(inputs, labels, MANN(20, 5, controller_size=16).initial_state(2))
+    _, state = large(inputs, labels)
+    large(inputs, labels, state)  # its own state carries over
