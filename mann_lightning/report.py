@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,9 +80,27 @@ def load_result(path: Path) -> dict[str, Any]:
                 "classification accuracy by presentation only."
             )
         raise ReportError(f"{file}: not a test result file (no 'accuracy_percent').")
-    if not isinstance(payload["accuracy_percent"], dict):
+    accuracy = payload["accuracy_percent"]
+    if not isinstance(accuracy, dict) or not accuracy:
         raise ReportError(f"{file}: 'accuracy_percent' must map presentations to percentages.")
+    for column, value in accuracy.items():
+        if not _is_percentage(value):
+            raise ReportError(
+                f"{file}: accuracy_percent[{column!r}] is {value!r}; a percentage in [0, 100] "
+                "(or NaN / null for a presentation the episodes do not reach) is expected."
+            )
+    if all(value is None or math.isnan(value) for value in accuracy.values()):
+        raise ReportError(f"{file}: every accuracy_percent value is NaN or null; nothing to show.")
     return payload
+
+
+def _is_percentage(value: Any) -> bool:
+    """A number in ``[0, 100]``, or NaN / ``None`` (a presentation the episodes do not reach)."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isnan(value) or 0 <= value <= 100
 
 
 def default_label(file: Path, payload: dict[str, Any]) -> str:

@@ -133,6 +133,10 @@ def test_single_run_markdown_names_the_checkpoint(two_runs: list[Path]) -> None:
         ('{"stage": "val"}', "not a test result file"),
         ('{"per_step": {}, "x_dim": 1}', "a regression result"),
         ("[1, 2]", "a JSON object is expected"),
+        ('{"accuracy_percent": {}}', "must map presentations to percentages"),
+        ('{"accuracy_percent": {"1st": 20.0, "2nd": "high"}}', "accuracy_percent['2nd'] is 'high'"),
+        ('{"accuracy_percent": {"1st": 20.0, "2nd": 1000.0}}', "a percentage in [0, 100]"),
+        ('{"accuracy_percent": {"1st": NaN, "10th": null}}', "every accuracy_percent value is"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(
