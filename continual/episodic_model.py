@@ -76,6 +76,12 @@ class EpisodicMANN(nn.Module):
             raise ValueError(
                 f"String labels need a MANN with num_outputs=25, this one has {mann.num_outputs}."
             )
+        if mann.label_size != mann.num_outputs:
+            raise ValueError(
+                f"EpisodicMANN: the MANN's label_size ({mann.label_size}) must equal its "
+                f"num_outputs ({mann.num_outputs}): the previous label is fed back in the "
+                "encoding the model outputs; build the MANN without label_size."
+            )
         if eval_memory not in ("empty", "training"):
             raise ValueError(f"Unknown eval_memory {eval_memory!r}; use 'empty' or 'training'.")
         self.mann = mann

@@ -80,8 +80,10 @@ class MANNEpisodePlugin(SupervisedPlugin):
             ("train_batches", train_batches, 1),
             ("eval_batches", eval_batches, 1),
         ):
-            if value < low:
-                raise ValueError(f"MANNEpisodePlugin: {name} must be >= {low}, got {value}.")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"MANNEpisodePlugin: {name} must be an integer >= {low}, got {value!r}."
+                )
         check_jitter(  # None: the stream's own, checked there
             "MANNEpisodePlugin",
             0.0 if max_translation is None else max_translation,

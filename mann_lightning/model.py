@@ -85,7 +85,9 @@ class MANN(nn.Module):
         super().__init__()
         for name, value, low in (("input_size", input_size, 1), ("num_outputs", num_outputs, 1),
                                  ("label_size", label_size, 0)):  # fmt: skip
-            if value is not None and (not isinstance(value, int) or value < low):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < low
+            ):
                 raise ValueError(f"MANN: {name} must be an integer >= {low}, got {value!r}.")
         self.compile_mode = check_compile_mode(compile)
         self.input_size = input_size

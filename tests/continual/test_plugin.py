@@ -219,8 +219,20 @@ def test_plugin_jitter_and_samples_per_class_are_checked() -> None:
     ):
         with pytest.raises(ValueError, match="need 0 <= max_translation <= 0.5"):
             MANNEpisodePlugin(**kwargs)
-    with pytest.raises(ValueError, match="samples_per_class must be >= 2"):
+    with pytest.raises(ValueError, match="samples_per_class must be an integer >= 2"):
         MANNEpisodePlugin(samples_per_class=1)
+    for name, value in (("samples_per_class", 2.5), ("train_batches", 1.5),
+                        ("batch_size", "2"), ("num_classes", True)):  # fmt: skip
+        with pytest.raises(ValueError, match=f"{name} must be an integer >= ., got {value!r}"):
+            MANNEpisodePlugin(**{name: value})
+
+
+def test_episodic_mann_needs_labels_fed_back_as_output() -> None:
+    from continual import EpisodicMANN
+    from mann_lightning import MANN
+
+    with pytest.raises(ValueError, match=r"label_size \(3\) must equal its num_outputs \(5\)"):
+        EpisodicMANN(MANN(400, 5, label_size=3))
 
 
 def test_run_options_are_checked_before_anything_runs() -> None:
