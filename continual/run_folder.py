@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import yaml
+
 from mann_lightning.errors import UserError
 
 from . import run_state
@@ -36,9 +38,11 @@ def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> Non
         if saved["run"].get("position", 0) == 0:
             _move_aside(run_dir, "a run of another configuration that finished no experience")
         else:
+            changed = _changed_settings(run_dir / "config.yaml", text)
             raise UserError(
-                f"{run_dir} holds the run of a different configuration; give another --run_dir, "
-                "or --restart true to start over (the old run is moved aside, not deleted)."
+                f"{run_dir} holds the run of a different configuration{changed}; give another "
+                "--run_dir, or --restart true to start over (the old run is moved aside, not "
+                "deleted)."
             )
     elif saved is None and run_dir.is_dir():
         others = sorted(p.name for p in run_dir.iterdir() if p.name not in STARTED_RUN_FILES)
@@ -55,6 +59,30 @@ def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> Non
         raise UserError(
             f"Cannot write the run folder {run_dir} ({error}); choose --run_dir."
         ) from error
+
+
+def _changed_settings(saved: Path, text: str) -> str:
+    """`` (changed: a.b: 1 -> 2, ...)`` between the run's ``config.yaml`` and ``text``."""
+    try:
+        old, new = _flat(yaml.safe_load(saved.read_text())), _flat(yaml.safe_load(text))
+    except (OSError, yaml.YAMLError):
+        return ""
+    keys = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+    keys = [k for k in keys if k not in ("restart", "run_dir")]
+    if not keys:
+        return ""
+    shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:3])
+    return f" (changed: {shown}{', ...' if len(keys) > 3 else ''})"
+
+
+def _flat(tree: object, prefix: str = "") -> dict[str, object]:
+    """A nested config as ``{"a.b": value}``."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
 
 
 def _move_aside(run_dir: Path, what: str) -> None:

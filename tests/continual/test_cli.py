@@ -174,7 +174,8 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, capsys, omniglot, one_threa
     assert not (run_dir / "checkpoint.pt").exists()  # nothing saved: a corrected run may start
     # a folder holding another configuration's run
     main([*base, "--benchmark.init_args.num_experiences", "1"])
-    one_line_error(capsys, base, "different configuration")
+    capsys.readouterr()  # the run's own output (and any first-use log line of torch's)
+    one_line_error(capsys, base, "different configuration (changed: ")
     # --restart moves it aside and starts over
     main([*base, "--restart", "true", "--benchmark.init_args.num_experiences", "1", "--seed", "1"])
     assert list(tmp_path.glob("run.previous-*/checkpoint.pt"))
@@ -270,7 +271,7 @@ def test_run_folder_takeover_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (run_dir / "config.yaml").read_text() == "seed: 0\n"
 
     saved["run"]["position"] = 1  # a finished experience: the user's results, refused
-    with pytest.raises(cli.UserError, match="different configuration"):
+    with pytest.raises(cli.UserError, match=r"configuration \(changed: seed: 0 -> 1\)"):
         cli.prepare_run_dir(run_dir, False, "seed: 1\n", "this")
 
     monkeypatch.setattr(cli.run_state, "load", lambda folder: None)
