@@ -15,7 +15,9 @@ the exception and what it wraps (``__cause__``, else ``__context__``), outermost
   ``IsADirectoryError``, ``NotADirectoryError``, ``FileExistsError``, ``ModuleNotFoundError``
   (an unknown ``class_path`` or a missing optional package), the data layer's
   ``OmniglotDataError``, Lightning's ``MisconfigurationException``, yaml's ``YAMLError`` (a
-  config that is not valid YAML), and a ``ValueError`` or ``TypeError`` raised by a ``raise``
+  config that is not valid YAML), an allocation the machine cannot serve (``MemoryError``,
+  torch's "can't allocate memory" and ``OutOfMemoryError``: sizes too large for it, told with
+  the sizes to lower), and a ``ValueError`` or ``TypeError`` raised by a ``raise``
   statement in this project's own code (the constructors' checks, e.g. "num_reads (2) must
   not exceed memory_size (1)"). What such an error wraps does not matter: it was raised on
   purpose to translate it.
@@ -125,7 +127,16 @@ def _is_deliberate(error: BaseException) -> bool:
         return True
     if {cls.__name__ for cls in type(error).__mro__} & _USER_TYPE_NAMES:
         return True
+    if _out_of_memory(error):
+        return True
     return isinstance(error, (ValueError, TypeError)) and _raised_on_purpose(error)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """An allocation the machine could not serve: sizes too large for it, not a bug."""
+    if type(error).__name__ == "OutOfMemoryError" or isinstance(error, MemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
 
 
 def _is_wrapper(error: BaseException) -> bool:
@@ -191,6 +202,11 @@ def user_message(error: BaseException) -> str:
         where = " ".join(message.replace('in "<unicode string>", ', "at ").split())
         message = f"not valid YAML (a --config file or a value on the command line): {where}"
     lines = _informative_lines(message)
+    if _out_of_memory(root):
+        lines[-1] += (
+            " Not enough memory for these sizes: lower batch_size, memory_size, "
+            "controller_size or the episode length (num_classes x samples_per_class)."
+        )
     option = _option_name(error)
     if option and not re.search(rf"(?<![\w.]){re.escape(option[2:])}(?![\w.])", lines[0]):
         lines[0] = f"{option}: {lines[0]}"

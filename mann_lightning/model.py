@@ -84,7 +84,8 @@ class MANN(nn.Module):
     ) -> None:
         super().__init__()
         for name, value, low in (("input_size", input_size, 1), ("num_outputs", num_outputs, 1),
-                                 ("label_size", label_size, 0)):  # fmt: skip
+                                 ("label_size", label_size, 0),
+                                 ("controller_size", controller_size, 1)):  # fmt: skip
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < low
             ):

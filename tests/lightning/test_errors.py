@@ -335,3 +335,15 @@ def test_fit_from_best_is_refused_with_the_way_to_resume(trained: Path) -> None:
     result = mann_in_process("fit", "--config", "tiny.yaml", "--ckpt_path", "best", cwd=trained)
     message = error_message(result)
     assert "--ckpt_path last" in message and "runs/tiny/checkpoints/best.ckpt" in message
+
+
+def test_sizes_too_large_for_the_machine_are_a_user_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    with pytest.raises(SystemExit) as stopped:  # a real failed allocation (4 TiB)
+        run_console(lambda: torch.empty(2**40), prog="prog")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "can't allocate memory" in err and "lower batch_size, memory_size" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 2
