@@ -162,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if curves and args.out is None:
             raise ReportError("--curves needs --out DIR (curves.png is written there).")
         files = [result_file(path) for path in args.results]
+        if args.metrics is not None and len(args.metrics) != len(files):  # before writing
+            raise ReportError(f"{len(args.metrics)} --metrics files for {len(files)} result files.")
         text, payloads, names = build_report(files, args.paper, args.labels)
         print(text)
         if args.out is not None:

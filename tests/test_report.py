@@ -215,6 +215,10 @@ def test_curves_without_any_clock_and_bad_metrics(
         assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "missing.csv: no such file" in err and "2 --metrics files for 1 result files" in err
+    fresh = tmp_path / "fresh"  # a count mismatch is refused before report.md is written
+    with pytest.raises(SystemExit):
+        main([str(two_runs[1]), "--out", str(fresh), "--metrics", str(no_clock), str(no_clock)])
+    assert not (fresh / "report.md").exists()
     # Nothing to draw at all: one line, exit code 2.
     with pytest.raises(SystemExit) as stop:
         main([str(two_runs[1]), "--out", str(out), "--curves"])
