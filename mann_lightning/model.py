@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from .compilation import CompileMode, check_compile_mode, compiled
 from .controller import Controller, make_controller
 from .memory import Memory, make_memory
+from .model_checks import check_dtype, check_inputs, check_state
 
 
 class MANNState(NamedTuple):
@@ -131,8 +132,9 @@ class MANN(nn.Module):
         Returns:
             ``(logits [batch, time, num_outputs], final_state)``.
         """
+        check_dtype(self, inputs)
         if state is not None:
-            self._check_state(state, inputs)
+            check_state(self, state, inputs)
         if self.compile_mode == "episode" and torch.is_grad_enabled():
             return compiled(self, "episode", _episode)(self, inputs, prev_labels, state)
         return _episode(self, inputs, prev_labels, state)
@@ -141,8 +143,9 @@ class MANN(nn.Module):
         self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
     ) -> tuple[Tensor, list[Any]]:
         """Like :meth:`forward`, also returning the memory state after every step."""
+        check_dtype(self, inputs)
         if state is not None:
-            self._check_state(state, inputs)
+            check_state(self, state, inputs)
         logits, _, states = self._unroll(inputs, prev_labels, state, keep_memory_states=True)
         return logits, states
 
@@ -153,7 +156,7 @@ class MANN(nn.Module):
         state: MANNState | None,
         keep_memory_states: bool,
     ) -> tuple[Tensor, MANNState, list[Any]]:
-        self._check_inputs(inputs, prev_labels)
+        check_inputs(self, inputs, prev_labels)
         batch = inputs.shape[0]
         if state is None:
             state = self.initial_state(batch, inputs.device, inputs.dtype)
@@ -176,61 +179,6 @@ class MANN(nn.Module):
             features = torch.cat([features, torch.stack(all_reads, 1).to(features.dtype)], -1)
         logits = self.output(features)
         return logits, MANNState(controller_state, memory_state, reads), memory_states
-
-    def _check_state(self, state: MANNState, inputs: Tensor) -> None:
-        """A ``ValueError`` naming the first field of ``state`` that does not fit this model."""
-        expected = _fields(self.initial_state(inputs.shape[0], device="meta"), "state")
-        given = _fields(state, "state") if isinstance(state, MANNState) else []
-        if [name for name, _ in given] != [name for name, _ in expected]:
-            raise ValueError(
-                f"MANN: state is not a state of this model (fields {[n for n, _ in given]}, "
-                f"expected {[n for n, _ in expected]}); pass state=None for a fresh episode."
-            )
-        for (name, tensor), (_, fresh) in zip(given, expected, strict=True):
-            if tensor.shape != fresh.shape or tensor.device != inputs.device:
-                raise ValueError(
-                    f"MANN: {name} is {list(tensor.shape)} on {tensor.device}; this model with "
-                    f"batch {inputs.shape[0]} on {inputs.device} needs {list(fresh.shape)}. "
-                    "Carry a state only between episodes of the same model and batch size "
-                    "(state=None starts afresh)."
-                )
-
-    def _check_inputs(self, inputs: Tensor, prev_labels: Tensor) -> None:
-        if inputs.dim() != 3 or prev_labels.dim() != 3:
-            raise ValueError(
-                "MANN expects inputs [batch, time, input_size] and prev_labels "
-                f"[batch, time, label_size]; got {tuple(inputs.shape)} and {tuple(prev_labels.shape)}."
-            )
-        if inputs.shape[-1] != self.input_size or prev_labels.shape[-1] != self.label_size:
-            raise ValueError(
-                f"MANN was built for input_size={self.input_size}, label_size={self.label_size}; "
-                f"got inputs with {inputs.shape[-1]} and prev_labels with {prev_labels.shape[-1]} "
-                "features. Check the image size, classes per episode and label encoding."
-            )
-        if inputs.shape[1] == 0:
-            raise ValueError(
-                f"MANN: an episode needs at least one time step; got inputs {tuple(inputs.shape)}."
-            )
-        if not (inputs.is_floating_point() and prev_labels.is_floating_point()):
-            raise ValueError(
-                f"MANN expects floating-point inputs and prev_labels; got {inputs.dtype} and "
-                f"{prev_labels.dtype} (convert with .float(); labels are one-hot or string codes)."
-            )
-        if inputs.shape[:2] != prev_labels.shape[:2]:
-            raise ValueError(
-                f"inputs {tuple(inputs.shape)} and prev_labels {tuple(prev_labels.shape)} "
-                "disagree on [batch, time]."
-            )
-
-
-def _fields(state: Any, path: str) -> list[tuple[str, Tensor]]:
-    """``(dotted name, tensor)`` of every tensor in a (nested) state, in order."""
-    if isinstance(state, Tensor):
-        return [(path, state)]
-    if isinstance(state, tuple):
-        names = getattr(state, "_fields", range(len(state)))
-        return [f for n, v in zip(names, state, strict=True) for f in _fields(v, f"{path}.{n}")]
-    return []
 
 
 def _time_step(

@@ -318,3 +318,16 @@ def test_a_state_of_another_memory_size_or_batch_is_refused(kind: str) -> None:
         large.trace(inputs, labels, MANN(20, 5, controller_size=16).initial_state(2))
     _, state = large(inputs, labels)
     large(inputs, labels, state)  # its own state carries over
+
+
+def test_inputs_of_another_float_type_are_refused_outside_autocast() -> None:
+    model = MANN(20, 5, memory=LRUAMemory(16, 8, num_reads=2), controller_size=16)
+    inputs, labels = torch.rand(2, 4, 20, dtype=torch.float64), torch.zeros(2, 4, 5)
+    with pytest.raises(
+        ValueError, match=r"weights are torch.float32 but the inputs are torch.float64"
+    ):
+        model(inputs, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts as it goes
+        logits, _ = model(inputs.bfloat16(), labels.bfloat16())
+    assert logits.shape == (2, 4, 5)
+    model.double()(inputs, labels.double())
