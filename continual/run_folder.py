@@ -9,11 +9,11 @@ folder of other files is never written into.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import yaml
 
+from mann_lightning.checkpointing import move_aside
 from mann_lightning.errors import UserError
 
 from . import run_state
@@ -86,6 +86,4 @@ def _flat(tree: object, prefix: str = "") -> dict[str, object]:
 
 
 def _move_aside(run_dir: Path, what: str) -> None:
-    aside = run_dir.with_name(f"{run_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir.rename(aside)
-    print(f"mann-continual: moved {what} to {aside}")
+    print(f"mann-continual: moved {what} to {move_aside(run_dir)}")

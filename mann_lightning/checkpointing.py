@@ -145,16 +145,20 @@ def set_aside_previous_run(folders: list[Path]) -> list[tuple[Path, Path]]:
     Returns:
         ``(folder, new name)`` of every folder moved.
     """
-    moved = []
-    for folder in folders:
-        if "://" in str(folder) or not folder.is_dir() or not any(folder.glob("*.ckpt")):
-            continue
-        k = 1
-        while (kept := folder.with_name(f"{folder.name}.previous-{k}")).exists():
-            k += 1
-        folder.rename(kept)
-        moved.append((folder, kept))
-    return moved
+    return [
+        (folder, move_aside(folder))
+        for folder in folders
+        if "://" not in str(folder) and folder.is_dir() and any(folder.glob("*.ckpt"))
+    ]
+
+
+def move_aside(folder: Path) -> Path:
+    """Rename ``folder`` to ``<folder>.previous-<k>``, the first free ``k``; return the new name."""
+    k = 1
+    while (kept := folder.with_name(f"{folder.name}.previous-{k}")).exists():
+        k += 1
+    folder.rename(kept)
+    return kept
 
 
 class SafeModelCheckpoint(ModelCheckpoint):

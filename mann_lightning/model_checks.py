@@ -48,6 +48,7 @@ def check_state(model: MANN, state: MANNState, inputs: Tensor) -> None:
 
 
 def check_inputs(model: MANN, inputs: Tensor, prev_labels: Tensor) -> None:
+    """Shapes, float type and agreement of ``inputs`` and ``prev_labels`` (see ``MANN.forward``)."""
     if inputs.dim() != 3 or prev_labels.dim() != 3:
         raise ValueError(
             "MANN expects inputs [batch, time, input_size] and prev_labels "

@@ -193,8 +193,12 @@ def check_state_dict(path: str | Path, checkpoint: dict[str, Any], model: nn.Mod
         )
 
 
-def check_writable(folders: Iterable[tuple[str, str | Path | None]]) -> None:
-    """Every ``(role, folder)`` must be creatable and writable."""
+def check_writable(
+    folders: Iterable[tuple[str, str | Path | None]],
+    fix: str = "Choose a writable folder (e.g. --trainer.default_root_dir, the logger's "
+    "save_dir, the checkpoint callback's dirpath) or fix the permissions.",
+) -> None:
+    """Every ``(role, folder)`` must be creatable and writable; ``fix`` ends the message."""
     for role, folder in folders:
         if folder is None or "://" in str(folder):
             continue
@@ -208,8 +212,4 @@ def check_writable(folders: Iterable[tuple[str, str | Path | None]]) -> None:
         elif not os.access(existing, os.W_OK | os.X_OK):
             reason = f"no permission to write in {existing}"
         if reason:
-            raise UserError(
-                f"cannot write the {role} {folder}: {reason}. Choose a writable folder "
-                "(e.g. --trainer.default_root_dir, the logger's save_dir, the checkpoint "
-                "callback's dirpath) or fix the permissions."
-            )
+            raise UserError(f"cannot write the {role} {folder}: {reason}. {fix}")

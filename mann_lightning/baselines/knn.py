@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from mann_lightning.data import OmniglotDataError, OmniglotEpisodes
 from mann_lightning.episode_metrics import EpisodeAccuracy, bootstrap_interval, paper_intervals
 from mann_lightning.errors import UserError
 from mann_lightning.metrics import InstanceAccuracy, markdown_table, paper_table
+from mann_lightning.preflight import check_writable
 
 from .autoencoder import get_autoencoder
 
@@ -184,17 +184,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_out_folder(out: Path) -> None:
-    """A :class:`UserError` unless ``out`` is, or can be made, a writable folder."""
-    existing = out.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"--out {out}: {existing} is a file, not a folder; choose another --out.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: no permission to write in {existing}; choose another --out.")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mann-knn``; returns 0, or exits with status 2 on bad input."""
     try:
@@ -205,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     out = args.out or Path("runs", "knn", f"{args.config.stem}_{args.features}")
     try:
-        check_out_folder(out)  # before minutes of work, not after
+        check_writable([("--out folder", out)], fix="Choose another --out.")  # before the work
         data = load_data(args.config, args.num_classes, args.test_batches)
         encode, extra = None, {}
         if args.features == "autoencoder":
