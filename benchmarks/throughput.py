@@ -8,8 +8,8 @@ instances, the paper's configuration; memory 40-wide words, 4 heads) and prints:
   take turns, so a busy spell hits all of them.
 * ``GFLOP``: the floating-point operations of one step, counted by
   ``torch.utils.flop_counter.FlopCounterMode`` (matrix products; pointwise work is left out).
-* ``floor``: that count divided by the rate of a 1024x1024 fp32 GEMM timed in the same run,
-  the time the step would take if all its arithmetic ran at large-GEMM speed; ``of floor``
+* ``floor``: that count divided by the rate of a 1024x1024 fp32 GEMM timed in the same run
+  (in turns with each batch size's rows, so through the same spells of a busy machine), the time the step would take if all its arithmetic ran at large-GEMM speed; ``of floor``
   is floor / measured (1.0 would be perfect).
 
 Rows: no memory (the LSTM alone), LRUA, a straightforward autograd LRUA (``LRUA-plain``), the
@@ -132,6 +132,20 @@ def gemm_flops_per_s(size: int = 1024, repeats: int = 20, device: str = "cpu") -
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
+def gemm_step(size: int = 1024, repeats: int = 10, device: str = "cpu") -> tuple[Step, int]:
+    """A step of ``repeats`` ``size`` x ``size`` fp32 products and its FLOPs, to time in turns
+    with the models (so that the floor sees the same spell of the machine as they do)."""
+    if device.startswith("cuda"):
+        size *= 4
+    a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
+
+    def step() -> None:
+        for _ in range(repeats):
+            a @ b
+
+    return step, 2 * size**3 * repeats
+
+
 def time_rounds(
     steps: dict[str, Step], count: int, rounds: int, device: str = "cpu"
 ) -> dict[str, float]:
@@ -194,15 +208,18 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"torch={torch.__version__} device={args.device} ({name}) threads={torch.get_num_threads()} "
         f"length={args.length} rounds={args.rounds}x{args.steps} steps; "
-        f"{side}^3 fp32 GEMM: {gemm / 1e9:.0f} GFLOP/s"
+        f"{side}^3 fp32 GEMM: {gemm / 1e9:.0f} GFLOP/s at the start; each batch size's floor "
+        "uses the GEMM timed in turns with its rows (printed above them)"
     )
     print("| model | compile | batch | slots | ep/s | ms/step | GFLOP | floor ms | of floor |")
     print("|---|---|---|---|---|---|---|---|---|")
 
     by_slots: dict[str, list[tuple[int, float]]] = {}
 
+    rates: list[float] = []
+
     def row(name: str, mode: str, batch: int, slots: int, ms: float | None, flops: int) -> None:
-        floor_ms = 1000 * flops / gemm
+        floor_ms = 1000 * flops / (rates[-1] if rates else gemm)
         if ms is not None and batch == 16 and mode == "none" and "LRUA" in name:
             by_slots.setdefault(name, []).append((slots, ms))
         if ms is None:
@@ -237,7 +254,12 @@ def main(argv: list[str] | None = None) -> None:
             flops[key] = (
                 flops[eager] if mode == "graph" and eager in flops else counted_flops(steps[key])
             )
+        steps["GEMM"], gemm_flops = gemm_step(device=args.device)
         seconds = time_rounds(steps, args.steps, args.rounds, args.device)
+        rates.append(gemm_flops / seconds.pop("GEMM"))
+        print(
+            f"(batch {batch}: {side}^3 GEMM in turns with these rows: {rates[-1] / 1e9:.0f} GFLOP/s)"
+        )
         for name, mode, _, slots in group:
             key = f"{name}|{mode}|{slots}"
             if key in skipped:
@@ -270,6 +292,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         turn = max(2, math.ceil(args.end_to_end_steps / args.rounds))
         ms = interleaved_ms(settings, turn, args.rounds, device=args.device)
+        rates.append(gemm_flops_per_s(device=args.device))
+        print(f"(end to end: {side}^3 GEMM right after these rows: {rates[-1] / 1e9:.0f} GFLOP/s)")
         for (name, mode), value in ms.items():
             row(name, mode, 16, 128, value, e2e_flops)
     if args.plot:

@@ -41,6 +41,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from lightning.fabric.utilities.seed import seed_everything
 from torch import nn
 
+from mann_lightning.command_line_checks import check_config_files
 from mann_lightning.errors import UserError, run_console
 from mann_lightning.model import MANN
 from mann_lightning.threads import apply_threads
@@ -232,7 +233,12 @@ def _main(args: list[str] | None) -> None:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``mann-continual`` and ``python -m continual``; tests call it in-process."""
-    run_console(lambda: _main(args), prog="mann-continual")
+
+    def run() -> None:
+        check_config_files(args, example="configs/continual_demo.yaml")
+        _main(args)
+
+    run_console(run, prog="mann-continual")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from jsonargparse import Namespace
 
-from mann_lightning.errors import UserError, check_seed
+from mann_lightning.command_line_checks import check_seed
+from mann_lightning.errors import UserError
 
 
 def check_strategy_sizes(strategy: Any, names: tuple[str, ...]) -> None:

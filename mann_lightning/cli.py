@@ -22,7 +22,8 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from .checkpointing import install_atomic_io, set_aside_previous_run
-from .errors import UserError, check_seed, is_user_error, run_console, user_message
+from .command_line_checks import check_config_files, check_seed
+from .errors import UserError, is_user_error, run_console, user_message
 from .guards import NonFiniteGuard
 from .module import MANNModule
 from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint
@@ -259,7 +260,13 @@ def main(args: list[str] | dict[str, Any] | None = None) -> None:
     A user error (bad setting, missing file, ...) prints ``mann: error: ...`` and raises
     ``SystemExit(2)``; ``MANN_TRACEBACK=1`` shows the traceback instead.
     """
-    run_console(lambda: build_cli(args), prog="mann")
+
+    def run() -> None:
+        if not isinstance(args, dict):
+            check_config_files(args, example="configs/omniglot_5way_onehot.yaml")
+        build_cli(args)
+
+    run_console(run, prog="mann")
 
 
 if __name__ == "__main__":

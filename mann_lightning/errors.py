@@ -56,6 +56,7 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _OWN_PACKAGES = ("mann_lightning", "continual")
 _UNION_NOISE = "Does not validate against any of the Union subtypes"
 _PARSER_KEY = re.compile(r'Parser key "([^"]+)"')
+_LITERAL_CHOICES = re.compile(r"Expected a typing\.Literal\[([^\]]*)\]")
 _NOISE_PREFIXES = ("Expected a ", "Given value type:", "Given value:", "Subtypes:", "Errors:")
 
 
@@ -194,6 +195,22 @@ def _option_name(error: BaseException) -> str | None:
     return "--" + ".init_args.".join(keys) if keys else None
 
 
+def _accepted_names(error: BaseException, already_told: str) -> str | None:
+    """For a value that matched no member of a union with names (``memory: foo``), the names
+    it accepts, unless ``already_told`` lists them: jsonargparse's own message names only the
+    first member that failed."""
+    messages = [str(link) for link in _chain(error)]
+    found = next((m for m in map(_LITERAL_CHOICES.search, messages) if m), None)
+    if found is None:
+        return None
+    names = found.group(1)
+    if names in already_told:
+        return None
+    if any("dot import path" in message for message in messages):
+        return f"Accepted: {names}, or a class_path (with init_args) naming a class."
+    return f"Accepted: {names}."
+
+
 def user_message(error: BaseException) -> str:
     """The root cause's message, unwrapped from jsonargparse's union noise, a few lines long."""
     root = _root_cause(error) or error
@@ -207,6 +224,9 @@ def user_message(error: BaseException) -> str:
             " Not enough memory for these sizes: lower batch_size, memory_size, "
             "controller_size or the episode length (num_classes x samples_per_class)."
         )
+    choices = _accepted_names(error, already_told=" ".join(lines))
+    if choices:
+        lines.append(choices)
     option = _option_name(error)
     if option and not re.search(rf"(?<![\w.]){re.escape(option[2:])}(?![\w.])", lines[0]):
         lines[0] = f"{option}: {lines[0]}"
@@ -217,13 +237,6 @@ def user_message(error: BaseException) -> str:
     if len(lines) > MAX_LINES:
         lines = [*lines[: MAX_LINES - 1], f"... ({len(lines) - MAX_LINES + 1} more lines)"]
     return "\n".join(lines)
-
-
-def check_seed(option: str, seed: object) -> None:
-    """A :class:`UserError` for an integer seed outside numpy's ``[0, 2**32)`` (numpy raises
-    deep inside seeding otherwise); ``None`` and non-integers are left to the parser."""
-    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
-        raise UserError(f"{option} must be in [0, 2**32 - 1] (numpy's range), got {seed}.")
 
 
 def run_console(main: Callable[[], object], prog: str) -> None:

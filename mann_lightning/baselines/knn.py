@@ -169,12 +169,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mann-knn: error: {message}\n")
 
 
+def default_out(config: Path, features: str, num_classes: int | None) -> Path:
+    """``runs/knn/<config>_<features>``, with ``_<N>way`` when ``--num-classes`` overrides the
+    config's N (so that a run with another N does not overwrite the config's results)."""
+    suffix = f"_{num_classes}way" if num_classes is not None else ""
+    return Path("runs", "knn", f"{config.stem}_{features}{suffix}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line of ``mann-knn``."""
     parser = _Parser(prog="mann-knn", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, required=True, help="training config (data:)")
     parser.add_argument("--features", choices=sorted(MODEL_NAMES), default="pixels")
-    parser.add_argument("--out", type=Path, help="results folder (default runs/knn/<name>)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results folder (default runs/knn/<config>_<features>[_<N>way])",
+    )
     parser.add_argument("--test-batches", type=int, help="override data.test_batches")
     parser.add_argument("--num-classes", type=int, help="override data.num_classes (N-way)")
     parser.add_argument("--autoencoder", type=Path, help="model file (default OUT/autoencoder.pt)")
@@ -192,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(stop.code or 0)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     start = time.perf_counter()
-    out = args.out or Path("runs", "knn", f"{args.config.stem}_{args.features}")
+    out = args.out or default_out(args.config, args.features, args.num_classes)
     try:
         check_writable([("--out folder", out)], fix="Choose another --out.")  # before the work
         data = load_data(args.config, args.num_classes, args.test_batches)

@@ -18,6 +18,7 @@ from mann_lightning.baselines import (
     nearest_earlier_torch,
     neighbour_predictions,
 )
+from mann_lightning.baselines.knn import default_out
 from mann_lightning.data.episodes import episode_order
 from mann_lightning.metrics import InstanceAccuracy
 
@@ -81,6 +82,17 @@ def test_string_prediction_is_the_whole_neighbour_string() -> None:
     correct, steps = episode_counts(preds, targets, torch.tensor([[1, 1, 2]]))
     assert correct[0, :2].tolist() == [0, 1]  # 4 of 5 characters right is wrong
     assert steps[0, :2].tolist() == [2, 1]
+
+
+def test_default_folder_depends_on_the_class_count() -> None:
+    """A rerun with another --num-classes must not overwrite the config's results."""
+    config = Path("configs/omniglot_15way_string_lrua.yaml")
+    plain = default_out(config, "pixels", None)
+    assert plain == Path("runs/knn/omniglot_15way_string_lrua_pixels")
+    assert default_out(config, "pixels", 5) == Path(
+        "runs/knn/omniglot_15way_string_lrua_pixels_5way"
+    )
+    assert len({plain, default_out(config, "pixels", 5), default_out(config, "pixels", 15)}) == 3
 
 
 def test_bootstrap_interval_brackets_the_estimate() -> None:

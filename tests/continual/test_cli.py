@@ -186,6 +186,15 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, capsys, omniglot, one_threa
     )
 
 
+def test_config_without_settings_is_named(tmp_path: Path, capsys) -> None:
+    (tmp_path / "blank.yaml").write_text("# to be filled in\n")
+    one_line_error(
+        capsys, ["--config", str(tmp_path / "blank.yaml")], "is empty (or only comments)"
+    )
+    (tmp_path / "list.yaml").write_text("- benchmark\n")
+    one_line_error(capsys, [f"--config={tmp_path / 'list.yaml'}"], "holds a YAML list")
+
+
 def test_ddp_launch_is_refused(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("WORLD_SIZE", "2")
     one_line_error(capsys, ["--config", str(write_config(tmp_path))], "one process")

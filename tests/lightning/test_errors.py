@@ -97,6 +97,25 @@ def test_value_of_wrong_type(tmp_path: Path) -> None:
     assert "--trainer.max_steps" in message and "many" in message
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "names"),
+    [
+        ("--model.init_args.memory", "foo", "'lrua', 'ntm', 'none', or a class_path"),
+        ("--model.init_args.controller", "gru", "'lstm', 'feedforward', or a class_path"),
+    ],
+)
+def test_unknown_name_lists_the_accepted_ones(
+    tmp_path: Path, option: str, value: str, names: str
+) -> None:
+    message = fit_demo(tmp_path, option, value)
+    assert option in message and value in message and f"Accepted: {names}" in message
+
+
+def test_accepted_names_are_not_repeated(tmp_path: Path) -> None:
+    message = fit_demo(tmp_path, "--model.init_args.optimizer", "sgd")
+    assert "'adam', 'rmsprop'" in message and "Accepted" not in message
+
+
 def test_unknown_class_path(tmp_path: Path) -> None:
     message = fit_demo(tmp_path, "--model.init_args.memory", "mann_lightning.memory.NoSuchMemory")
     assert "--model.init_args.memory" in message and "NoSuchMemory" in message
@@ -329,6 +348,22 @@ def test_config_that_is_not_valid_yaml(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("model:\n  init_args:\n    lr: [0.1\n")
     message = error_message(mann_in_process("fit", "--config", "broken.yaml", cwd=tmp_path))
     assert "not valid YAML" in message and "line 3, column 9" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("", "is empty (or only comments)"),
+        ("# nothing set yet\n", "is empty (or only comments)"),
+        ("- trainer\n- model\n", "holds a YAML list, not a mapping of settings"),
+    ],
+)
+def test_config_without_settings_is_named(tmp_path: Path, text: str, told: str) -> None:
+    (tmp_path / "blank.yaml").write_text(text)
+    for args in (["fit", "--config", "blank.yaml"], ["validate", "-c", "blank.yaml"]):
+        message = error_message(mann_in_process(*args, cwd=tmp_path))
+        assert message.startswith(f"mann: error: --config blank.yaml {told}"), message
+        assert "configs/omniglot_5way_onehot.yaml" in message
 
 
 def test_fit_from_best_is_refused_with_the_way_to_resume(trained: Path) -> None:
