@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -19,7 +20,10 @@ def test_throughput_prints_a_row_per_model(
             "--compile", "--batch-size", "2", "--slots", "128", "256", "--end-to-end-steps", "0"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     runpy.run_path(str(BENCHMARKS / "throughput.py"), run_name="__main__")
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    out = capsys.readouterr().out
+    rates = re.findall(r"\(batch 2: 1024\^3 GEMM in turns with these rows: (\d+) GFLOP/s\)", out)
+    assert len(rates) == 1 and int(rates[0]) > 0, out  # the floor's GEMM, timed in turns
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
     cells = [[cell.strip() for cell in row.split("|")[1:-1]] for row in rows[1:]]
     assert [(c[0], c[3]) for c in cells] == [
         ("LSTM", "128"), ("LRUA", "128"), ("LRUA-plain", "128"), ("NTM", "128"),
