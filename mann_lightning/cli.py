@@ -12,8 +12,6 @@ so they are set once, on the data.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from lightning import LightningDataModule
@@ -21,6 +19,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
+from .checkpoint_choice import checkpoint_folders, refuse_untrained, resolve_named_checkpoint
 from .checkpointing import install_atomic_io, set_aside_previous_run
 from .command_line_checks import check_config_files, check_seed
 from .errors import UserError, is_user_error, run_console, user_message
@@ -128,7 +127,7 @@ class MANNCLI(LightningCLI):
         config = self.config_init[subcommand]
         ckpt_path = config.get("ckpt_path")
         if ckpt_path in ("last", "best"):
-            ckpt_path = self._resolve_special(ckpt_path, fitting=subcommand == "fit")
+            ckpt_path = resolve_named_checkpoint(ckpt_path, trainer, fitting=subcommand == "fit")
             if ckpt_path is not None and subcommand != "fit":
                 config["ckpt_path"] = ckpt_path
             if ckpt_path is not None:
@@ -141,9 +140,9 @@ class MANNCLI(LightningCLI):
         if self._checkpoint is not None:
             check_state_dict(ckpt_path, self._checkpoint, self.model)
         elif subcommand != "fit" and not ckpt_path:
-            self._refuse_untrained(bool(config.get("allow_untrained")))
+            refuse_untrained(subcommand, checkpoint_folders(trainer), config.get("allow_untrained"))
         if subcommand == "fit" and not config.get("ckpt_path") and rank_zero_only.rank == 0:
-            for old, kept in set_aside_previous_run(self._checkpoint_folders()):
+            for old, kept in set_aside_previous_run(checkpoint_folders(trainer)):
                 rank_zero_warn(
                     f"{old} held the checkpoints of an earlier run: moved to {kept} (to continue "
                     "that run instead, use --ckpt_path last)."
@@ -153,51 +152,6 @@ class MANNCLI(LightningCLI):
         ):
             trainer.callbacks.append(NonFiniteGuard())
         check_evaluation_data(subcommand, self.trainer, self.datamodule)
-
-    def _checkpoint_folders(self) -> list[Path]:
-        return [Path(cb.dirpath) for cb in self.trainer.checkpoint_callbacks if cb.dirpath]
-
-    def _resolve_special(self, name: str, fitting: bool) -> str | None:
-        """The file ``--ckpt_path last`` (newest ``last*.ckpt``) or ``best`` stands for."""
-        folders = self._checkpoint_folders()
-        if name == "last":
-            found = {p for cb in self.trainer.checkpoint_callbacks
-                     for p in cb._find_last_checkpoints(self.trainer)}  # fmt: skip
-            if found:
-                return max(found, key=os.path.getmtime)
-            if fitting:
-                return None  # Lightning starts afresh (and warns): handy in restart loops
-        candidates = [str(f / "best.ckpt") for f in folders if (f / "best.ckpt").is_file()]
-        where = ", ".join(map(str, folders)) or "no checkpoint folder configured"
-        hint = f"e.g. --ckpt_path {candidates[0]}" if candidates else f"none found in {where}"
-        if name == "best" and fitting:
-            raise UserError(
-                "mann fit --ckpt_path best: resuming continues a run from its latest state; "
-                "use --ckpt_path last, or give a checkpoint file to continue from "
-                f"({hint.removeprefix('e.g. --ckpt_path ')})."
-            )
-        if name == "best" and candidates:  # validate / test / predict: the run's best.ckpt
-            return max(candidates, key=os.path.getmtime)
-        raise UserError(
-            f"--ckpt_path {name}: no such checkpoint for this run ({where}); "
-            f"give the checkpoint file itself ({hint})."
-        )
-
-    def _refuse_untrained(self, allowed: bool) -> None:
-        subcommand = self.subcommand
-        if allowed:
-            rank_zero_warn(
-                f"mann {subcommand}: no --ckpt_path, evaluating the UNTRAINED model "
-                "(--allow_untrained true): its results are those of random weights."
-            )
-            return
-        found = sorted(str(p) for f in self._checkpoint_folders() for p in f.glob("*.ckpt"))
-        hint = f" (found: {', '.join(found[:3])})" if found else ""
-        raise UserError(
-            f"{subcommand} needs a trained model: give --ckpt_path <file.ckpt>{hint}; "
-            "without it the results would be those of random initial weights. Pass "
-            "--allow_untrained true to evaluate the untrained model on purpose."
-        )
 
     def before_fit(self) -> None:
         self._preflight()
