@@ -15,6 +15,7 @@ import yaml
 
 from mann_lightning.checkpointing import move_aside
 from mann_lightning.errors import UserError
+from mann_lightning.preflight import leaf_differences
 
 from . import run_state
 
@@ -64,25 +65,14 @@ def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> Non
 def _changed_settings(saved: Path, text: str) -> str:
     """`` (changed: a.b: 1 -> 2, ...)`` between the run's ``config.yaml`` and ``text``."""
     try:
-        old, new = _flat(yaml.safe_load(saved.read_text())), _flat(yaml.safe_load(text))
+        old, new = yaml.safe_load(saved.read_text()), yaml.safe_load(text)
     except (OSError, yaml.YAMLError):
         return ""
-    keys = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
-    keys = [k for k in keys if k not in ("restart", "run_dir")]
-    if not keys:
+    changed = [d for d in leaf_differences(old, new) if d[0] not in ("restart", "run_dir")]
+    if not changed:
         return ""
-    shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:3])
-    return f" (changed: {shown}{', ...' if len(keys) > 3 else ''})"
-
-
-def _flat(tree: object, prefix: str = "") -> dict[str, object]:
-    """A nested config as ``{"a.b": value}``."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, object] = {}
-    for key, value in tree.items():
-        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
+    shown = ", ".join(f"{k}: {was!r} -> {now!r}" for k, was, now in changed[:3])
+    return f" (changed: {shown}{', ...' if len(changed) > 3 else ''})"
 
 
 def _move_aside(run_dir: Path, what: str) -> None:

@@ -73,12 +73,7 @@ class MANNCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and ckpt_path not in SPECIAL_CKPT_PATHS:
-            self._checkpoint = load_checkpoint(ckpt_path)
-            config = self.config[subcommand]
-            for warning in compare_with_config(
-                ckpt_path, self._checkpoint, config.get("model"), config.get("data")
-            ):
-                rank_zero_warn(warning)
+            self._load_checkpoint(ckpt_path, self.config[subcommand])
         try:
             super()._parse_ckpt_path()
         except Exception as error:
@@ -88,6 +83,15 @@ class MANNCLI(LightningCLI):
                 f"--ckpt_path {ckpt_path}: its settings do not fit this configuration: "
                 f"{user_message(error)}"
             ) from error
+
+    def _load_checkpoint(self, ckpt_path: str, config: Any) -> None:
+        """Read ``ckpt_path``, refuse it if it does not fit ``config``'s model and data, and warn
+        about settings where the checkpoint's value wins."""
+        self._checkpoint = load_checkpoint(ckpt_path)
+        for warning in compare_with_config(
+            ckpt_path, self._checkpoint, config.get("model"), config.get("data")
+        ):
+            rank_zero_warn(warning)
 
     def _set_seed(self) -> None:
         """Check the seed first: numpy refuses one outside [0, 2**32) with a traceback."""
@@ -131,12 +135,7 @@ class MANNCLI(LightningCLI):
             if ckpt_path is not None and subcommand != "fit":
                 config["ckpt_path"] = ckpt_path
             if ckpt_path is not None:
-                self._checkpoint = load_checkpoint(ckpt_path)
-                raw = self.config[subcommand]
-                for warning in compare_with_config(
-                    ckpt_path, self._checkpoint, raw.get("model"), raw.get("data")
-                ):
-                    rank_zero_warn(warning)
+                self._load_checkpoint(ckpt_path, self.config[subcommand])
         if self._checkpoint is not None:
             check_state_dict(ckpt_path, self._checkpoint, self.model)
         elif subcommand != "fit" and not ckpt_path:

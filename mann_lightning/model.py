@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from .compilation import CompileMode, check_compile_mode, compiled
 from .controller import Controller, make_controller
 from .memory import Memory, make_memory
-from .model_checks import check_dtype, check_inputs, check_state
+from .model_checks import check_call, check_inputs
 
 
 class MANNState(NamedTuple):
@@ -132,9 +132,7 @@ class MANN(nn.Module):
         Returns:
             ``(logits [batch, time, num_outputs], final_state)``.
         """
-        check_dtype(self, inputs)
-        if state is not None:
-            check_state(self, state, inputs)
+        check_call(self, inputs, state)
         if self.compile_mode == "episode" and torch.is_grad_enabled():
             return compiled(self, "episode", _episode)(self, inputs, prev_labels, state)
         return _episode(self, inputs, prev_labels, state)
@@ -143,9 +141,7 @@ class MANN(nn.Module):
         self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
     ) -> tuple[Tensor, list[Any]]:
         """Like :meth:`forward`, also returning the memory state after every step."""
-        check_dtype(self, inputs)
-        if state is not None:
-            check_state(self, state, inputs)
+        check_call(self, inputs, state)
         logits, _, states = self._unroll(inputs, prev_labels, state, keep_memory_states=True)
         return logits, states
 

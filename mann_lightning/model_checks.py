@@ -12,6 +12,14 @@ if TYPE_CHECKING:
     from .model import MANN, MANNState
 
 
+def check_call(model: MANN, inputs: Tensor, state: MANNState | None) -> None:
+    """What ``forward`` and ``trace`` check before the episode (outside a compiled graph):
+    the inputs' float type and, when one is carried, the state."""
+    check_dtype(model, inputs)
+    if state is not None:
+        check_state(model, state, inputs)
+
+
 def check_dtype(model: MANN, inputs: Tensor) -> None:
     """Inputs of another float type than the weights (autocast aside) fail deep in torch."""
     weights = model.output.weight.dtype

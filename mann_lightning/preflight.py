@@ -133,7 +133,7 @@ def compare_with_config(
         value = configured.get(key)
         if key in _LINKED or key in RUN_SETTINGS or value is None or _plain(trained) == value:
             continue
-        for name, was, now in _differences(key, _plain(trained), value):
+        for name, was, now in leaf_differences(_plain(trained), value, key):
             text = f"{name}={was!r} (configuration: {now!r})"
             if name.rsplit(".", 1)[-1] in INIT_SETTINGS:
                 warnings.append(
@@ -162,15 +162,17 @@ def compare_with_config(
     return warnings
 
 
-def _differences(name: str, trained: Any, configured: Any) -> list[tuple[str, Any, Any]]:
-    """``(dotted name, checkpoint value, configured value)`` of every leaf that differs."""
-    if isinstance(trained, dict) and isinstance(configured, dict):
+def leaf_differences(before: Any, after: Any, name: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted name, before, after)`` of every leaf that differs between two nested dicts
+    (a key missing on one side counts as ``None``); ``name`` prefixes the dotted names."""
+    if isinstance(before, dict) and isinstance(after, dict):
         found = []
-        for key in sorted(set(trained) | set(configured)):
-            if trained.get(key) != configured.get(key):
-                found += _differences(f"{name}.{key}", trained.get(key), configured.get(key))
+        for key in sorted(set(before) | set(after), key=str):
+            if before.get(key) != after.get(key):
+                dotted = f"{name}.{key}" if name else str(key)
+                found += leaf_differences(before.get(key), after.get(key), dotted)
         return found
-    return [(name, trained, configured)]
+    return [(name, before, after)]
 
 
 def check_state_dict(path: str | Path, checkpoint: dict[str, Any], model: nn.Module) -> None:
