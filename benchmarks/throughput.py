@@ -116,25 +116,10 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def gemm_flops_per_s(size: int = 1024, repeats: int = 20, device: str = "cpu") -> float:
-    """Rate of a ``size`` x ``size`` fp32 matrix product on ``device``, now (a GPU gets
-    ``4 * size``: a 1024 product is too small to fill one)."""
-    if device.startswith("cuda"):
-        size *= 4
-    a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
-    for _ in range(3):
-        a @ b
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    synchronize(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
-
-
 def gemm_step(size: int = 1024, repeats: int = 10, device: str = "cpu") -> tuple[Step, int]:
     """A step of ``repeats`` ``size`` x ``size`` fp32 products and its FLOPs, to time in turns
-    with the models (so that the floor sees the same spell of the machine as they do)."""
+    with the models (so that the floor sees the same spell of the machine as they do); a GPU
+    gets ``4 * size``: a 1024 product is too small to fill one."""
     if device.startswith("cuda"):
         size *= 4
     a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
@@ -144,6 +129,17 @@ def gemm_step(size: int = 1024, repeats: int = 10, device: str = "cpu") -> tuple
             a @ b
 
     return step, 2 * size**3 * repeats
+
+
+def gemm_flops_per_s(size: int = 1024, repeats: int = 20, device: str = "cpu") -> float:
+    """Rate of :func:`gemm_step`'s products on ``device``, now (after one untimed step)."""
+    step, flops = gemm_step(size, repeats, device)
+    step()
+    synchronize(device)
+    start = time.perf_counter()
+    step()
+    synchronize(device)
+    return flops / (time.perf_counter() - start)
 
 
 def time_rounds(
