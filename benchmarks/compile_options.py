@@ -31,8 +31,8 @@ import argparse
 from collections.abc import Callable
 
 import torch
-from throughput import Step, make_train_step, time_rounds
 from torch import Tensor
+from train_steps import Step, make_train_step, time_rounds
 
 from mann_lightning import compilation
 from mann_lightning.memory import LRUAMemory

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from throughput import make_train_step, time_rounds
+from train_steps import make_train_step, time_rounds
 
 
 def main(argv: list[str] | None = None) -> None:

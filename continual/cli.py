@@ -42,7 +42,8 @@ from lightning.fabric.utilities.seed import seed_everything
 from torch import nn
 
 from mann_lightning.command_line_checks import check_config_files
-from mann_lightning.errors import UserError, run_console
+from mann_lightning.error_report import run_console
+from mann_lightning.errors import UserError
 from mann_lightning.model import MANN
 from mann_lightning.threads import apply_threads
 

@@ -22,7 +22,8 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from .checkpoint_choice import checkpoint_folders, refuse_untrained, resolve_named_checkpoint
 from .checkpointing import install_atomic_io, set_aside_previous_run
 from .command_line_checks import check_config_files, check_seed
-from .errors import UserError, is_user_error, run_console, user_message
+from .error_report import run_console, user_message
+from .errors import UserError, is_user_error
 from .guards import NonFiniteGuard
 from .module import MANNModule
 from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint

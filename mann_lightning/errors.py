@@ -1,7 +1,8 @@
-"""User errors end a console script with a short message; bugs keep their traceback.
+"""Which errors a user caused (a short message) and which are bugs (their traceback).
 
 Every console script of the project (``mann``, ``mann-continual``, ...) wraps its entry point
-in :func:`run_console`::
+in :func:`mann_lightning.error_report.run_console`, which asks :func:`is_user_error` and, for a
+user error, prints :func:`~mann_lightning.error_report.user_message`::
 
     def main() -> None:
         run_console(_main, prog="mann")
@@ -29,9 +30,6 @@ the exception and what it wraps (``__cause__``, else ``__context__``), outermost
   ``IndexError``, ``AssertionError``, a ``RuntimeError`` from torch, a ``ValueError`` raised
   inside a library, even when jsonargparse wraps it (a constructor that crashed).
 
-A user error prints ``prog: error: <message>`` (the option jsonargparse blamed first, the union
-noise removed, at most a few lines) and exits with status 2.
-
 Setting the environment variable ``MANN_TRACEBACK=1`` (any non-empty value but ``0``) shows the
 full traceback for every error, user errors included.
 """
@@ -41,23 +39,14 @@ from __future__ import annotations
 import argparse
 import linecache
 import os
-import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 TRACEBACK_ENV = "MANN_TRACEBACK"
-TRACEBACK_HINT = f"(set {TRACEBACK_ENV}=1 to see the traceback)"
-EXIT_STATUS = 2
-MAX_LINES = 6
-MAX_LINE_CHARS = 400
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _OWN_PACKAGES = ("mann_lightning", "continual")
-_UNION_NOISE = "Does not validate against any of the Union subtypes"
-_PARSER_KEY = re.compile(r'Parser key "([^"]+)"')
-_LITERAL_CHOICES = re.compile(r"Expected a typing\.Literal\[([^\]]*)\]")
-_NOISE_PREFIXES = ("Expected a ", "Given value type:", "Given value:", "Subtypes:", "Errors:")
+UNION_NOISE = "Does not validate against any of the Union subtypes"
 
 
 class UserError(Exception):
@@ -85,7 +74,7 @@ def traceback_requested() -> bool:
     return os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
+def error_chain(error: BaseException) -> Iterator[BaseException]:
     """The error, then what caused it (``__cause__``, else ``__context__``), outermost first."""
     seen: set[int] = set()
     current: BaseException | None = error
@@ -128,12 +117,12 @@ def _is_deliberate(error: BaseException) -> bool:
         return True
     if {cls.__name__ for cls in type(error).__mro__} & _USER_TYPE_NAMES:
         return True
-    if _out_of_memory(error):
+    if out_of_memory(error):
         return True
     return isinstance(error, (ValueError, TypeError)) and _raised_on_purpose(error)
 
 
-def _out_of_memory(error: BaseException) -> bool:
+def out_of_memory(error: BaseException) -> bool:
     """An allocation the machine could not serve: sizes too large for it, not a bug."""
     if type(error).__name__ == "OutOfMemoryError" or isinstance(error, MemoryError):
         return True
@@ -145,7 +134,7 @@ def _is_wrapper(error: BaseException) -> bool:
     return isinstance(error, argparse.ArgumentError) or _raised_by(error, "jsonargparse")
 
 
-def _root_cause(error: BaseException) -> BaseException | None:
+def root_cause(error: BaseException) -> BaseException | None:
     """The exception that explains a user error, or ``None`` for a bug.
 
     Walking from the outermost exception inwards, the first deliberate one (see
@@ -153,7 +142,7 @@ def _root_cause(error: BaseException) -> BaseException | None:
     exception is a bug. A chain of nothing but jsonargparse errors is a config problem, told by
     its innermost informative message.
     """
-    links = list(_chain(error))
+    links = list(error_chain(error))
     for link in links:
         if _is_deliberate(link):
             return link
@@ -163,99 +152,25 @@ def _root_cause(error: BaseException) -> BaseException | None:
 
 
 def _is_noise(message: str) -> bool:
-    return message.startswith(_UNION_NOISE) or not message.strip()
+    return message.startswith(UNION_NOISE) or not message.strip()
 
 
 def is_user_error(error: BaseException) -> bool:
     """True when ``error`` (or what it wraps) was caused by the user; see the module docstring."""
     if isinstance(error, (SystemExit, KeyboardInterrupt)):
         return False
-    return _root_cause(error) is not None
+    return root_cause(error) is not None
 
 
-def _informative_lines(message: str) -> list[str]:
-    """Drop jsonargparse's union scaffolding; keep the reasons, the innermost first."""
-    if _UNION_NOISE not in message:
-        return [line.rstrip() for line in message.strip().splitlines() if line.strip()]
-    reasons = []
-    for line in message.splitlines():
-        text = line.strip().removeprefix("- ").strip()
-        if text and not text.startswith(_NOISE_PREFIXES) and _UNION_NOISE not in text:
-            reasons.append(text)
-    return reasons or [_UNION_NOISE]
+_MOVED_TO_ERROR_REPORT = frozenset(
+    {"run_console", "user_message", "TRACEBACK_HINT", "EXIT_STATUS", "MAX_LINES", "MAX_LINE_CHARS"}
+)
 
 
-def _option_name(error: BaseException) -> str | None:
-    """The command-line option jsonargparse blamed, e.g. ``--data.init_args.num_classes``."""
-    keys: list[str] = []
-    for link in _chain(error):
-        match = _PARSER_KEY.match(str(link))
-        if match and (not keys or keys[-1] != match.group(1)):
-            keys.append(match.group(1))
-    return "--" + ".init_args.".join(keys) if keys else None
+def __getattr__(name: str) -> object:
+    """``from mann_lightning.errors import run_console`` (where it lived before) still works."""
+    if name in _MOVED_TO_ERROR_REPORT:
+        from . import error_report
 
-
-def _accepted_names(error: BaseException, already_told: str) -> str | None:
-    """For a value that matched no member of a union with names (``memory: foo``), the names
-    it accepts, unless ``already_told`` lists them: jsonargparse's own message names only the
-    first member that failed."""
-    messages = [str(link) for link in _chain(error)]
-    found = next((m for m in map(_LITERAL_CHOICES.search, messages) if m), None)
-    if found is None:
-        return None
-    names = found.group(1)
-    if names in already_told:
-        return None
-    if any("dot import path" in message for message in messages):
-        return f"Accepted: {names}, or a class_path (with init_args) naming a class."
-    return f"Accepted: {names}."
-
-
-def user_message(error: BaseException) -> str:
-    """The root cause's message, unwrapped from jsonargparse's union noise, a few lines long."""
-    root = _root_cause(error) or error
-    message = re.sub(r"^\[Errno \d+\] ", "", str(root)) or type(root).__name__
-    if "YAMLError" in {cls.__name__ for cls in type(root).__mro__}:
-        where = " ".join(message.replace('in "<unicode string>", ', "at ").split())
-        message = f"not valid YAML (a --config file or a value on the command line): {where}"
-    lines = _informative_lines(message)
-    if _out_of_memory(root):
-        lines[-1] += (
-            " Not enough memory for these sizes: lower batch_size, memory_size, "
-            "controller_size or the episode length (num_classes x samples_per_class)."
-        )
-    choices = _accepted_names(error, already_told=" ".join(lines))
-    if choices:
-        lines.append(choices)
-    option = _option_name(error)
-    if option and not re.search(rf"(?<![\w.]){re.escape(option[2:])}(?![\w.])", lines[0]):
-        lines[0] = f"{option}: {lines[0]}"
-    lines = [
-        line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."
-        for line in lines
-    ]
-    if len(lines) > MAX_LINES:
-        lines = [*lines[: MAX_LINES - 1], f"... ({len(lines) - MAX_LINES + 1} more lines)"]
-    return "\n".join(lines)
-
-
-def run_console(main: Callable[[], object], prog: str) -> None:
-    """Run a console script's ``main``; user errors become ``prog: error: ...`` and exit 2.
-
-    Args:
-        main: The script's body, called without arguments.
-        prog: The command's name, printed before the message.
-
-    Raises:
-        SystemExit: Status 2 after a user error; ``SystemExit`` from ``main`` passes unchanged.
-    """
-    try:
-        main()
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except Exception as error:
-        if traceback_requested() or not is_user_error(error):
-            raise
-        sys.stderr.write(f"{prog}: error: {user_message(error)}\n{TRACEBACK_HINT}\n")
-        sys.stderr.flush()
-        raise SystemExit(EXIT_STATUS) from error
+        return getattr(error_report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

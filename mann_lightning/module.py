@@ -24,7 +24,7 @@ from .compilation import CompileChoice, auto_compile_mode, check_compile_mode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
-from .optimisation import build_optimizer, check_settings
+from .optimisation import build_optimizer, check_settings, check_trainer_clip
 from .persistence import MemoryCarry, WipePolicy, resolve_wipe
 from .results_output import ResultsOutput
 from .run_clock import checkpoint_clock
@@ -166,13 +166,7 @@ class MANNModule(ResultsOutput, LightningModule):
 
     def on_fit_start(self) -> None:
         """Refuse a Trainer ``gradient_clip_val`` that would silently turn clipping off."""
-        clip = self.trainer.gradient_clip_val
-        if clip is not None and not 0 < float(clip) < float("inf"):
-            raise ValueError(
-                f"trainer.gradient_clip_val must be positive and finite, got {clip}: it "
-                "replaces model.init_args.grad_clip_norm, and Lightning skips clipping for 0 "
-                "or less. Leave it null to clip with grad_clip_norm."
-            )
+        check_trainer_clip(self.trainer.gradient_clip_val)
 
     def on_train_start(self) -> None:
         """Under ``compile="auto"``, choose compiled or eager for the run's planned steps.

@@ -49,6 +49,21 @@ def check_settings(
         )
 
 
+def check_trainer_clip(clip: float | str | None) -> None:
+    """Refuse a Trainer ``gradient_clip_val`` that would silently turn clipping off.
+
+    Raises:
+        ValueError: for 0, a negative or a non-finite value (``None`` is fine: the module's
+            ``grad_clip_norm`` clips then).
+    """
+    if clip is not None and not 0 < float(clip) < math.inf:  # NaN too
+        raise ValueError(
+            f"trainer.gradient_clip_val must be positive and finite, got {clip}: it "
+            "replaces model.init_args.grad_clip_norm, and Lightning skips clipping for 0 "
+            "or less. Leave it null to clip with grad_clip_norm."
+        )
+
+
 def build_optimizer(
     params: Iterable[torch.nn.Parameter],
     name: str,

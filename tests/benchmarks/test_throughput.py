@@ -45,7 +45,7 @@ def test_graph_mode_needs_a_gpu(
     assert (
         "--compile graph captures a CUDA graph: it needs --device cuda" in capsys.readouterr().err
     )
-    from throughput import make_train_step
+    from train_steps import make_train_step
 
     with pytest.raises(ValueError, match="needs --device cuda"):
         make_train_step("LRUA", 2, 16, "graph", 4, "cpu")

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mann_lightning.errors import TRACEBACK_ENV, TRACEBACK_HINT
+from mann_lightning.error_report import TRACEBACK_HINT
+from mann_lightning.errors import TRACEBACK_ENV
 
 #: A MANN small enough that a few training steps take well under a second on a CPU.
 TINY_CONFIG = """\

@@ -17,14 +17,8 @@ import torch
 from helpers.mann_runs import error_message, mann, mann_in_process, write_tiny_config
 
 from mann_lightning.cli import build_cli
-from mann_lightning.errors import (
-    TRACEBACK_ENV,
-    TRACEBACK_HINT,
-    UserError,
-    is_user_error,
-    run_console,
-    user_message,
-)
+from mann_lightning.error_report import TRACEBACK_HINT, run_console, user_message
+from mann_lightning.errors import TRACEBACK_ENV, UserError, is_user_error
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.yaml"
@@ -109,6 +103,16 @@ def test_unknown_name_lists_the_accepted_ones(
 ) -> None:
     message = fit_demo(tmp_path, option, value)
     assert option in message and value in message and f"Accepted: {names}" in message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("nan", "got nan"), ("1e-3x", "Got value: 1e-3x")])
+def test_bad_float_is_named_plainly(tmp_path: Path, value: str, expected: str) -> None:
+    message = fit_demo(tmp_path, "--model.init_args.lr", value)
+    assert message.startswith("mann: error: --model.init_args.lr: "), message
+    assert expected in message
+    assert "<class" not in message
+    if value == "nan":
+        assert "finite number" in message
 
 
 def test_accepted_names_are_not_repeated(tmp_path: Path) -> None:
@@ -382,3 +386,12 @@ def test_sizes_too_large_for_the_machine_are_a_user_error(
     err = capsys.readouterr().err
     assert "can't allocate memory" in err and "lower batch_size, memory_size" in err
     assert "Traceback" not in err and len(err.splitlines()) == 2
+
+
+def test_moved_names_still_import_from_errors() -> None:
+    from mann_lightning import error_report, errors
+
+    assert errors.run_console is run_console is error_report.run_console
+    assert errors.user_message is user_message
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        errors.nothing  # noqa: B018
