@@ -17,6 +17,7 @@ from .errors import (
     TRACEBACK_ENV,
     UNION_NOISE,
     error_chain,
+    is_deliberate,
     is_user_error,
     out_of_memory,
     root_cause,
@@ -88,7 +89,9 @@ def user_message(error: BaseException) -> str:
             " Not enough memory for these sizes: lower batch_size, memory_size, "
             "controller_size or the episode length (num_classes x samples_per_class)."
         )
-    choices = _accepted_names(error, already_told=" ".join(lines))
+    # the names a union accepts: for a value none of its members took, not for an error the
+    # chosen member's own constructor raised (that message says what to change)
+    choices = None if is_deliberate(root) else _accepted_names(error, " ".join(lines))
     if choices:
         lines.append(choices)
     option = _option_name(error)

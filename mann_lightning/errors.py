@@ -111,7 +111,7 @@ def _raised_on_purpose(error: BaseException) -> bool:
     return linecache.getline(filename, lineno).lstrip().startswith("raise")
 
 
-def _is_deliberate(error: BaseException) -> bool:
+def is_deliberate(error: BaseException) -> bool:
     """An exception that reports a user's mistake by its type or by a ``raise`` in our code."""
     if isinstance(error, _USER_TYPES):
         return True
@@ -138,13 +138,13 @@ def root_cause(error: BaseException) -> BaseException | None:
     """The exception that explains a user error, or ``None`` for a bug.
 
     Walking from the outermost exception inwards, the first deliberate one (see
-    :func:`_is_deliberate`) decides; jsonargparse's errors are looked through; any other
+    :func:`is_deliberate`) decides; jsonargparse's errors are looked through; any other
     exception is a bug. A chain of nothing but jsonargparse errors is a config problem, told by
     its innermost informative message.
     """
     links = list(error_chain(error))
     for link in links:
-        if _is_deliberate(link):
+        if is_deliberate(link):
             return link
         if not _is_wrapper(link):
             return None

@@ -109,7 +109,11 @@ class MANN(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> MANNState:
-        """The state before an episode's first step."""
+        """The state before an episode's first step, on the weights' device and of their
+        float type unless ``device`` or ``dtype`` says otherwise."""
+        weights = self.output.weight
+        device = weights.device if device is None else device
+        dtype = weights.dtype if dtype is None else dtype
         memory = None
         if self.memory is not None:
             memory = self.memory.initial_state(batch_size, device, dtype)

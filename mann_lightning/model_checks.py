@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import Tensor
+
+from .memory.base import autocast_enabled
 
 if TYPE_CHECKING:
     from .model import MANN, MANNState
@@ -26,7 +27,7 @@ def check_dtype(model: MANN, inputs: Tensor) -> None:
     if (
         inputs.is_floating_point()
         and inputs.dtype != weights
-        and not torch.is_autocast_enabled(inputs.device.type)
+        and not autocast_enabled(inputs.device.type)
     ):
         raise ValueError(
             f"MANN's weights are {weights} but the inputs are {inputs.dtype}: convert the "
@@ -38,7 +39,8 @@ def check_state(model: MANN, state: MANNState, inputs: Tensor) -> None:
     """A ``ValueError`` naming the first field of ``state`` that does not fit this model."""
     from .model import MANNState  # at call time: model.py imports this module
 
-    expected = _fields(model.initial_state(inputs.shape[0], device="meta"), "state")
+    fresh_state = model.initial_state(inputs.shape[0], device="meta", dtype=inputs.dtype)
+    expected = _fields(fresh_state, "state")
     given = _fields(state, "state") if isinstance(state, MANNState) else []
     if [name for name, _ in given] != [name for name, _ in expected]:
         raise ValueError(
@@ -52,6 +54,15 @@ def check_state(model: MANN, state: MANNState, inputs: Tensor) -> None:
                 f"batch {inputs.shape[0]} on {inputs.device} needs {list(fresh.shape)}. "
                 "Carry a state only between episodes of the same model and batch size "
                 "(state=None starts afresh)."
+            )
+    if autocast_enabled(inputs.device.type):
+        return  # under autocast a carried state may hold lower-precision fields
+    for (name, tensor), (_, fresh) in zip(given, expected, strict=True):
+        if fresh.is_floating_point() and tensor.dtype != fresh.dtype:
+            raise ValueError(
+                f"MANN: {name} is {tensor.dtype}, but the inputs are {inputs.dtype}: a state "
+                f"carried into this call must be {fresh.dtype} too. Make it with "
+                "model.initial_state(batch, device, dtype=inputs.dtype), or pass state=None."
             )
 
 

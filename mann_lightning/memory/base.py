@@ -18,6 +18,7 @@ so the interface layer is created by :meth:`Memory.build`, which
 from __future__ import annotations
 
 import abc
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
 import torch
@@ -191,3 +192,18 @@ def resolve_device_dtype(
 ) -> tuple[torch.device, torch.dtype]:
     """Defaults for ``initial_state``: CPU and the default floating dtype."""
     return torch.device(device or "cpu"), dtype or torch.get_default_dtype()
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type``; ``False`` where autocast does not exist
+    (``"meta"``, on which ``torch.is_autocast_enabled`` raises)."""
+    available = getattr(torch.amp, "is_autocast_available", lambda _: True)
+    return available(device_type) and torch.is_autocast_enabled(device_type)
+
+
+def autocast_off(device_type: str) -> AbstractContextManager[Any]:
+    """Autocast disabled for a memory step that keeps its own precision; nothing to do when
+    it is off."""
+    if autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return nullcontext()

@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from . import kernel_build
+from .first_order import first_order_only
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class FusedLRUAFunction(torch.autograd.Function):
         return reads, new_memory, new_rw, write_weights, new_usage, new_lu
 
     @staticmethod
-    @once_differentiable  # a second derivative through the kernel is an error, not zeros
+    @first_order_only("the fused LRUA kernel")
     def backward(
         ctx: Any, g_reads: Tensor | None, g_memory: Tensor | None, g_rw: Tensor | None,
         g_ww: Tensor | None, *_: Tensor | None,

@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from . import kernel_build
+from .first_order import first_order_only
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class FusedNTMFunction(torch.autograd.Function):
         return reads, memory, read_weights, write_weights
 
     @staticmethod
-    @once_differentiable  # a second derivative through the kernel is an error, not zeros
+    @first_order_only("the fused NTM kernel")
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
         saved = ctx.saved_tensors
         keys, new_memory, new_rw, new_ww = saved[0], saved[10], saved[11], saved[12]

@@ -18,11 +18,13 @@ Forward, per batch element (``H`` heads, ``N`` slots, ``W`` features)::
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from .base import autocast_off
+from .first_order import first_order_only
 
 
 class LRUAStepFunction(torch.autograd.Function):
@@ -64,6 +66,7 @@ class LRUAStepFunction(torch.autograd.Function):
         return reads, new_memory, new_read_weights, write_weights
 
     @staticmethod
+    @first_order_only("the LRUA step")
     def backward(
         ctx: Any, g_reads: Tensor, g_memory: Tensor, g_read_weights: Tensor, g_write: Tensor
     ) -> tuple[Tensor | None, ...]:
@@ -133,8 +136,7 @@ def lrua_function_step(
     # would lose the small additions of eq. 8); keys may arrive in bf16.
     dtype = torch.promote_types(keys.dtype, memory.dtype)
     gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
-    autocast = torch.is_autocast_enabled(keys.device.type)
-    with torch.autocast(keys.device.type, enabled=False) if autocast else nullcontext():
+    with autocast_off(keys.device.type):
         return LRUAStepFunction.apply(
             keys.to(dtype),
             gate,

@@ -24,13 +24,19 @@ memory (``state._replace(memory=state.memory.clone())``).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
 
-from .base import Memory, check_eps, check_gamma, check_sizes, resolve_device_dtype
+from .base import (
+    Memory,
+    autocast_off,
+    check_eps,
+    check_gamma,
+    check_sizes,
+    resolve_device_dtype,
+)
 from .sparse_lrua_function import SparseLRUAStepFunction, select
 
 _TAG = "_sparse_lrua_latest"  # on a memory buffer: (frontier of its latest state, _version)
@@ -178,8 +184,7 @@ class SparseLRUAMemory(Memory):
         memory, frontier = self._writable(prev_state, dtype)
         windowed = self.scan == "window" or (self.scan == "auto" and memory.device.type == "cpu")
         gate = torch.sigmoid(alpha.to(dtype)).unsqueeze(-1)
-        autocast = torch.is_autocast_enabled(keys.device.type)
-        with torch.autocast(keys.device.type, enabled=False) if autocast else nullcontext():
+        with autocast_off(keys.device.type):
             reads, memory, read_values, write_values, read_index, write_index, frontier = (
                 SparseLRUAStepFunction.apply(
                     keys.to(dtype), gate, memory, prev_state.read_values.to(dtype),

@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .first_order import first_order_only
+
 #: Attribute set on gradient tensors this module allocated (safe to update in place).
 OWNED = "_sparse_lrua_owned"
 
@@ -137,6 +139,7 @@ class SparseLRUAStepFunction(torch.autograd.Function):
         return reads, memory, read_values, write_values, read_index, write_index, frontier
 
     @staticmethod
+    @first_order_only("the sparse LRUA step")
     def backward(
         ctx: Any, g_reads: Tensor | None, g_memory: Tensor | None, g_read_values: Tensor | None,
         g_write_values: Tensor | None, *_: Any,
