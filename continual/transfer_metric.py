@@ -12,9 +12,19 @@ follows a training experience, emits :func:`~continual.transfer.transfer_summary
   once before any training (that evaluation is its "untrained" row),
 
 all at the 2nd presentation (``presentation`` to change it). Row ``i`` of the matrix is the
-evaluation after the ``i``-th training experience; an evaluation must cover the whole test
-stream (columns are experience indices). ``mann-continual`` writes the same numbers, for every
-presentation, to ``results.json``.
+evaluation of the test stream after the ``i``-th training experience (columns are experience
+indices; experience by experience evaluations of one row are merged, and metrics are emitted
+once a row covers the experiences of the others). Only what tells the model between training
+experiences counts:
+
+* evaluations of another stream (Avalanche's default periodic evaluation of the training
+  experience, ``strategy.eval(train_stream)``) are left out;
+* evaluations inside a training experience (``eval_every`` > 0 mid-experience) are left out,
+  so the "untrained" row comes only from an evaluation before any training;
+* the periodic evaluation Avalanche runs at the end of an experience
+  (``eval_streams=[test_stream]``) is that experience's row.
+
+``mann-continual`` writes the same numbers, for every presentation, to ``results.json``.
 """
 
 from __future__ import annotations
@@ -39,11 +49,17 @@ class TransferMetrics(PluginMetric[dict[str, Any]]):
     Args:
         max_instances: Presentations counted.
         presentation: The presentation (1-based) whose values are emitted.
+        stream: Name of the evaluated stream whose matrix is kept (Avalanche's
+            ``test_stream`` is named ``"test"``).
     """
 
-    def __init__(self, max_instances: int = 10, presentation: int = 2) -> None:
+    def __init__(
+        self, max_instances: int = 10, presentation: int = 2, stream: str = "test"
+    ) -> None:
         super().__init__()
-        self.max_instances, self.presentation = max_instances, presentation
+        self.max_instances, self.presentation, self.stream = max_instances, presentation, stream
+        self._in_training_exp = False
+        self._counting = False
         self._counter = InstanceAccuracy(max_instances)
         self._current: dict[int, list[float]] = {}
         self.rows: list[dict[int, list[float]]] = []
@@ -64,31 +80,42 @@ class TransferMetrics(PluginMetric[dict[str, Any]]):
     def result(self) -> dict[str, Any]:
         return self._last
 
+    def before_training_exp(self, strategy: Any) -> None:
+        self._in_training_exp = True
+
     def after_training_exp(self, strategy: Any) -> None:
+        self._in_training_exp = False
         self._trained += 1
 
     def before_eval(self, strategy: Any) -> None:
         self._current = {}
 
     def before_eval_exp(self, strategy: Any) -> None:
+        origin = getattr(strategy.experience, "origin_stream", None)
+        self._counting = not self._in_training_exp and getattr(origin, "name", None) == self.stream
         self.reset()
 
     def after_eval_iteration(self, strategy: Any) -> None:
+        if not self._counting:
+            return
         preds = strategy.mb_output.detach().argmax(1)
         counter = self._counter.to(preds.device)
         counter.update(preds, strategy.mb_y, strategy.mbatch[INSTANCES_INDEX])
 
     def after_eval_exp(self, strategy: Any) -> None:
-        values = [float(v) for v in self._counter.compute().tolist()]
-        self._current[strategy.experience.current_experience] = values
+        if self._counting:
+            values = [float(v) for v in self._counter.compute().tolist()]
+            self._current[strategy.experience.current_experience] = values
 
     def after_eval(self, strategy: Any) -> list[MetricValue]:
+        if not self._current:
+            return []  # another stream, or inside a training experience
         if self._trained == 0:
-            self.untrained = dict(self._current)
+            self.untrained = {**(self.untrained or {}), **self._current}
             return []
         while len(self.rows) < self._trained:
             self.rows.append({})
-        self.rows[self._trained - 1] = dict(self._current)
+        self.rows[self._trained - 1].update(self._current)
         return self._emit(strategy)
 
     def _emit(self, strategy: Any) -> list[MetricValue]:

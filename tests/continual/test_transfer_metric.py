@@ -57,3 +57,41 @@ def test_transfer_metric_matches_the_matrices(small_stream, one_thread) -> None:
     fresh.after_eval(strategy)
     assert fresh.result()["forward_transfer"] == transfer.result()["forward_transfer"]
     assert fresh.result()["forgetting"] == transfer.result()["forgetting"]
+
+
+def test_other_streams_and_evaluations_inside_training_are_left_out(
+    small_stream, one_thread
+) -> None:
+    """Periodic evaluation of the training experience (Avalanche's default ``eval_streams``)
+    and mid-experience evaluations do not enter the matrix; a train-stream evaluation after
+    the test stream's leaves the results as they were."""
+    model = tiny_model()
+    presentation, transfer = PresentationAccuracy(), TransferMetrics()
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=3e-3),
+        criterion=nn.CrossEntropyLoss(),
+        train_epochs=2,
+        eval_every=1,  # after every epoch: mid-experience and at the end
+        plugins=[MANNEpisodePlugin(5, 3, 4, train_batches=3, eval_batches=1)],
+        evaluator=EvaluationPlugin(presentation, transfer, loggers=[]),
+    )
+    stream = small_stream.test_stream
+    strategy.eval(stream)
+    untrained = [presentation.results[("test", j)] for j in range(3)]
+    rows = []
+    for index, experience in enumerate(small_stream.train_stream):
+        # the first experience evaluates the test stream mid-way too; the others their own
+        # training experience (Avalanche's default), which is another stream
+        strategy.train(experience, eval_streams=[stream] if index == 0 else None)
+        # not the mid-way evaluation (repr: NaN, a presentation no episode reached, is NaN)
+        assert repr(transfer.untrained) == repr(dict(enumerate(untrained)))
+        strategy.eval(stream)
+        rows.append([presentation.results[("test", j)] for j in range(3)])
+    by_presentation = [[[row[j][k] for j in range(3)] for row in rows] for k in range(10)]
+    untrained_k = [[untrained[j][k] for j in range(3)] for k in range(10)]
+    expected = transfer_summary(by_presentation, untrained_k)
+    assert repr(transfer.result()) == repr(expected)
+    strategy.eval(small_stream.train_stream)
+    assert repr(transfer.result()) == repr(expected)
+    assert repr(transfer.rows) == repr([dict(enumerate(row)) for row in rows])
