@@ -4,7 +4,9 @@ A folder holding a run of the same configuration is resumed (:mod:`continual.run
 of another configuration is refused once it holds a finished experience (the user's
 results), and moved aside when it finished none (a run that stopped on an error at once),
 so the corrected command runs. ``--restart`` moves any run aside. Nothing is deleted, and a
-folder of other files is never written into.
+folder of other files is never written into nor moved, ``--restart`` or not: its
+``config.yaml`` too is the user's unless it carries :data:`WRITTEN_BY_RUN`'s first line (the
+folder may hold the very config file the command was given).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from . import run_state
 #: What a run writes before its first checkpoint: a folder holding only these (and no
 #: checkpoint) is a run that stopped at once, and a new run may take it over.
 STARTED_RUN_FILES = frozenset({"config.yaml", "log.txt", "wandb", "wandb-run.json"})
+#: The first line of the ``config.yaml`` a run writes.
+WRITTEN_BY_RUN = "# Written by mann-continual: this run's full configuration (edit a copy).\n"
 
 
 def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> None:
@@ -32,9 +36,19 @@ def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> Non
     setting its first experience refused) is moved aside too, with one line, so the corrected
     command runs. A folder with other files and no run is refused: nothing is overwritten.
     """
-    if restart and run_dir.exists() and any(run_dir.iterdir()):
-        _move_aside(run_dir, "the previous run")
     saved = run_state.load(run_dir) if run_dir.is_dir() else None
+    if saved is None and run_dir.is_dir():
+        others = _files_of_no_run(run_dir)
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise UserError(
+                f"{run_dir} holds other files ({shown}) and no mann-continual run to resume; "
+                "give a new or empty --run_dir (a folder of other files is neither written "
+                "into nor moved aside)."
+            )
+    if restart and run_dir.is_dir() and any(run_dir.iterdir()):
+        _move_aside(run_dir, "the previous run")
+        saved = None
     if saved is not None and saved["run"]["config_hash"] != digest:
         if saved["run"].get("position", 0) == 0:
             _move_aside(run_dir, "a run of another configuration that finished no experience")
@@ -45,17 +59,9 @@ def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> Non
                 "--run_dir, or --restart true to start over (the old run is moved aside, not "
                 "deleted)."
             )
-    elif saved is None and run_dir.is_dir():
-        others = sorted(p.name for p in run_dir.iterdir() if p.name not in STARTED_RUN_FILES)
-        if others:
-            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-            raise UserError(
-                f"{run_dir} holds other files ({shown}) and no mann-continual run to resume; "
-                "give a new or empty --run_dir, or --restart true to move it aside."
-            )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(text)
+        (run_dir / "config.yaml").write_text(WRITTEN_BY_RUN + text)
     except OSError as error:
         raise UserError(
             f"Cannot write the run folder {run_dir} ({error}); choose --run_dir."
@@ -75,5 +81,25 @@ def _changed_settings(saved: Path, text: str) -> str:
     return f" (changed: {shown}{', ...' if len(changed) > 3 else ''})"
 
 
+def _files_of_no_run(run_dir: Path) -> list[str]:
+    """Names in a folder without a run's checkpoint that no started run wrote."""
+    others = []
+    for path in sorted(run_dir.iterdir()):
+        if path.name == "config.yaml" and path.is_file():
+            with path.open() as file:
+                if file.readline() == WRITTEN_BY_RUN:
+                    continue
+        elif path.name in STARTED_RUN_FILES:
+            continue
+        others.append(path.name)
+    return others
+
+
 def _move_aside(run_dir: Path, what: str) -> None:
-    print(f"mann-continual: moved {what} to {move_aside(run_dir)}")
+    folder = run_dir.resolve()
+    if Path.cwd().resolve().is_relative_to(folder):
+        raise UserError(
+            f"Cannot move {what} ({run_dir}) aside: it holds the current folder. Run from "
+            "outside it, or give another --run_dir."
+        )
+    print(f"mann-continual: moved {what} to {move_aside(folder)}")

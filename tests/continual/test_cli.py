@@ -277,7 +277,7 @@ def test_run_folder_takeover_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     cli.prepare_run_dir(run_dir, False, "seed: 0\n", "this")
     aside = list(tmp_path.glob("run.previous-*"))
     assert len(aside) == 1 and (aside[0] / "checkpoint.pt").read_bytes() == b"stand-in"
-    assert (run_dir / "config.yaml").read_text() == "seed: 0\n"
+    assert (run_dir / "config.yaml").read_text() == cli.WRITTEN_BY_RUN + "seed: 0\n"
 
     saved["run"]["position"] = 1  # a finished experience: the user's results, refused
     with pytest.raises(cli.UserError, match=r"configuration \(changed: seed: 0 -> 1\)"):
@@ -293,10 +293,10 @@ def test_run_folder_takeover_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (mine / "results.json").read_text() == "{}" and not (mine / "config.yaml").exists()
     started = tmp_path / "started"  # a run that stopped before its first checkpoint
     started.mkdir()
-    (started / "config.yaml").write_text("old")
+    (started / "config.yaml").write_text(cli.WRITTEN_BY_RUN + "old")
     (started / "log.txt").write_text("log")
     cli.prepare_run_dir(started, False, "new", "this")
-    assert (started / "config.yaml").read_text() == "new"
+    assert (started / "config.yaml").read_text() == cli.WRITTEN_BY_RUN + "new"
 
 
 def test_a_diverged_run_stops_with_one_line(tmp_path: Path, capsys, omniglot, one_thread) -> None:
