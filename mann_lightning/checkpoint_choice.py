@@ -1,14 +1,16 @@
-"""Which checkpoint ``--ckpt_path last`` / ``best`` names, and the refusal to evaluate an
-untrained model: :class:`~mann_lightning.cli.MANNCLI`'s checks before any work."""
+"""Which checkpoint ``--ckpt_path last`` / ``best`` names, the refusal to evaluate an
+untrained model (:class:`~mann_lightning.cli.MANNCLI`'s checks before any work), and setting
+an earlier run's checkpoints aside when a new ``fit`` starts training."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from lightning import Trainer
+from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 
+from .checkpointing import set_aside_previous_run
 from .errors import UserError
 
 
@@ -74,3 +76,19 @@ def refuse_untrained(subcommand: str, folders: list[Path], allowed: object) -> N
         "without it the results would be those of random initial weights. Pass "
         "--allow_untrained true to evaluate the untrained model on purpose."
     )
+
+
+class SetAsidePreviousRun(Callback):
+    """``mann fit`` without ``--ckpt_path``: a checkpoint folder holding an earlier run's
+    ``*.ckpt`` files is renamed to ``<folder>.previous-<k>`` (nothing is deleted), once the
+    data is set up (``on_fit_start``), so a run that stops before training (data not found,
+    a bad setting) leaves the earlier run's checkpoints where they were."""
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.global_rank != 0:
+            return
+        for old, kept in set_aside_previous_run(checkpoint_folders(trainer)):
+            rank_zero_warn(
+                f"{old} held the checkpoints of an earlier run: moved to {kept} (to continue "
+                "that run instead, use --ckpt_path last)."
+            )

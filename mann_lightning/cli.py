@@ -17,10 +17,15 @@ from typing import Any
 from lightning import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 
-from .checkpoint_choice import checkpoint_folders, refuse_untrained, resolve_named_checkpoint
-from .checkpointing import install_atomic_io, set_aside_previous_run
+from .checkpoint_choice import (
+    SetAsidePreviousRun,
+    checkpoint_folders,
+    refuse_untrained,
+    resolve_named_checkpoint,
+)
+from .checkpointing import install_atomic_io
 from .command_line_checks import check_config_files, check_seed
 from .error_report import run_console, user_message
 from .errors import UserError, is_user_error
@@ -141,12 +146,8 @@ class MANNCLI(LightningCLI):
             check_state_dict(ckpt_path, self._checkpoint, self.model)
         elif subcommand != "fit" and not ckpt_path:
             refuse_untrained(subcommand, checkpoint_folders(trainer), config.get("allow_untrained"))
-        if subcommand == "fit" and not config.get("ckpt_path") and rank_zero_only.rank == 0:
-            for old, kept in set_aside_previous_run(checkpoint_folders(trainer)):
-                rank_zero_warn(
-                    f"{old} held the checkpoints of an earlier run: moved to {kept} (to continue "
-                    "that run instead, use --ckpt_path last)."
-                )
+        if subcommand == "fit" and not config.get("ckpt_path"):
+            trainer.callbacks.append(SetAsidePreviousRun())  # once the data is found
         if subcommand == "fit" and not any(
             isinstance(c, NonFiniteGuard) for c in trainer.callbacks
         ):

@@ -191,3 +191,14 @@ def test_a_new_fit_sets_the_earlier_runs_checkpoints_aside(tmp_path: Path) -> No
     assert "held the checkpoints of an earlier run: moved to " in done.stderr
     assert str(Path("runs/tiny/checkpoints.previous-1 (to continue")) in done.stderr
     assert (folder / "last.ckpt").read_bytes() != first["last.ckpt"]  # the new run's own
+    second = {p.name: p.read_bytes() for p in folder.glob("*.ckpt")}
+    # a fit that stops before training (no data) leaves the checkpoints where they are
+    missing = {"MANN_DATA_DIR": str(tmp_path / "nowhere"), "MANN_CACHE_DIR": str(tmp_path / "c")}
+    failed = mann_in_process(
+        "fit", "--config", "tiny.yaml", "--data.init_args.root", str(tmp_path / "nowhere"),
+        "--data.init_args.download", "false",
+        cwd=tmp_path, env=missing,
+    )  # fmt: skip
+    assert failed.returncode == 2, failed.stderr[-2000:]
+    assert {p.name: p.read_bytes() for p in folder.glob("*.ckpt")} == second
+    assert not (tmp_path / "runs/tiny/checkpoints.previous-2").exists()
