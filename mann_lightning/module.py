@@ -30,7 +30,7 @@ from .results_output import ResultsOutput
 from .run_clock import checkpoint_clock
 from .specs import spec_of
 
-MemoryChoice = Memory | Literal["lrua", "ntm", "none"] | dict | None
+MemoryChoice = Memory | Literal["lrua", "ntm", "sparse_lrua", "none"] | dict | None
 ControllerChoice = Controller | Literal["lstm", "feedforward"] | dict
 
 
@@ -42,7 +42,8 @@ class MANNModule(ResultsOutput, LightningModule):
         num_outputs: Output features per step.
         label_size: Features of the previous-label input ``y_{t-1}``.
         memory: ``LRUAMemory(...)``/``NTMMemory(...)`` (``class_path`` in a config), a name
-            (``"lrua"``, ``"ntm"``: paper sizes) or ``"none"``/``None`` for no memory.
+            (``"lrua"``, ``"ntm"``, ``"sparse_lrua"``: paper sizes) or ``"none"``/``None`` for no
+            memory.
         controller: ``"lstm"``, ``"feedforward"`` or a ``Controller`` (``class_path``).
         controller_size: Units of a controller given by name (paper: 200).
         optimizer: ``"rmsprop"`` (default: the paper's, momentum 0.9, decay 0.95) or

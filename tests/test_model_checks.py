@@ -46,3 +46,22 @@ def test_a_carried_state_under_autocast_may_hold_lower_precision() -> None:
         _, state = model(inputs, labels)
         logits, _ = model(inputs, labels, state)
     assert logits.isfinite().all()
+
+
+@pytest.mark.parametrize("kind", list(MEMORIES))
+def test_an_empty_batch_gives_empty_outputs(kind: str) -> None:
+    model = MANN(7, 3, memory=MEMORIES[kind](), controller_size=6)
+    logits, _ = model(torch.rand(0, 4, 7), torch.rand(0, 4, 3))
+    assert logits.shape == (0, 4, 3)
+
+
+@pytest.mark.parametrize("memory", [[1], 3, {"class_path": "torch.nn.Linear"}])
+def test_a_memory_of_no_known_kind_is_named(memory: object) -> None:
+    with pytest.raises((ValueError, TypeError), match="memory|Memory"):
+        MANN(7, 3, memory=memory)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [-3, 2.5, True])
+def test_a_bad_interface_input_size_is_named(size: object) -> None:
+    with pytest.raises(ValueError, match=r"input_size \(the controller's output features\)"):
+        LRUAMemory(8, 5, 2, input_size=size)  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ def make_memory(memory: Memory | str | dict | None) -> Memory | None:
         return from_spec(memory, Memory)  # type: ignore[return-value]
     if memory == "none":
         return None
-    if memory in MEMORIES:
+    if isinstance(memory, str) and memory in MEMORIES:
         return MEMORIES[memory]()
     raise ValueError(
         f"Unknown memory {memory!r}: use one of {sorted(MEMORIES)} or 'none', or a Memory "

@@ -81,6 +81,11 @@ class Memory(nn.Module, abc.ABC):
         Raises:
             ValueError: if the memory was already built for another controller size.
         """
+        if not isinstance(input_size, int) or isinstance(input_size, bool) or input_size < 1:
+            raise ValueError(
+                f"{type(self).__name__}: input_size (the controller's output features) must be "
+                f"a positive integer, got {input_size!r}."
+            )
         if self.interface is not None:
             if input_size != self.input_size:
                 raise ValueError(
@@ -162,7 +167,7 @@ def check_gamma(owner: str, gamma: object) -> float:
 def check_eps(owner: str, eps: float) -> float:
     """``eps`` of eq. 2 if it is a positive finite number, else a clear ``ValueError`` (zero
     makes a zero memory's similarity 0/0, a negative value can divide by zero)."""
-    if not (isinstance(eps, int | float) and 0 < eps < float("inf")):
+    if not (isinstance(eps, int | float) and not isinstance(eps, bool) and 0 < eps < float("inf")):
         raise ValueError(f"{owner}: eps must be a positive finite number, got {eps!r}.")
     return float(eps)
 

@@ -80,8 +80,14 @@ class LRUAMemory(Memory):
             )
         self.gamma = check_gamma("LRUAMemory", gamma)
         self.eps = check_eps("LRUAMemory", eps)
-        if write_gate_bias is not None and not abs(write_gate_bias) < float("inf"):
-            raise ValueError(f"LRUAMemory: write_gate_bias must be finite, got {write_gate_bias}.")
+        if write_gate_bias is not None and not (
+            isinstance(write_gate_bias, int | float)
+            and not isinstance(write_gate_bias, bool)
+            and abs(write_gate_bias) < float("inf")
+        ):
+            raise ValueError(
+                f"LRUAMemory: write_gate_bias must be a finite number or None, got {write_gate_bias!r}."
+            )
         self.write_gate_bias = write_gate_bias
         if not isinstance(fused_kernel, bool):
             raise ValueError(

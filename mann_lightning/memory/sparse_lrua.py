@@ -197,7 +197,7 @@ class SparseLRUAMemory(Memory):
             usage.scatter_add_(1, read_index.flatten(1), read_values.flatten(1))
             usage.scatter_add_(1, write_index.flatten(1), write_values.flatten(1))
             width = self.memory_size
-            if windowed:
+            if windowed and frontier.numel():
                 width = min(width, int(frontier.max()) + self.num_reads)
             least_used = select(usage[:, :width], self.num_reads, largest=False, fast=windowed)
             order = torch.sort(usage.gather(1, least_used), dim=-1, stable=True).indices

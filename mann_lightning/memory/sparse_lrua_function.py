@@ -112,7 +112,9 @@ class SparseLRUAStepFunction(torch.autograd.Function):
         )
         frontier = torch.maximum(frontier, write_index.flatten(1).amax(-1) + 1)
         # eq. 2 on the slots that can be among the top k, then eqs. 3-4 on the chosen rows.
-        window = memory[:, : min(slots, int(frontier.max()) + k)] if windowed else memory
+        window = memory
+        if windowed and batch:  # (an empty batch has no frontier)
+            window = memory[:, : min(slots, int(frontier.max()) + k)]
         key_norm = torch.linalg.vector_norm(keys, dim=-1, keepdim=True)  # [B, H, 1]
         window_norm = torch.linalg.vector_norm(window, dim=-1).unsqueeze(-1)  # [B, L, 1]
         # [B, L, H] layout: the product reads the window once, row by row.

@@ -95,7 +95,11 @@ def test_value_of_wrong_type(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("option", "value", "names"),
     [
-        ("--model.init_args.memory", "foo", "'lrua', 'ntm', 'none', or a class_path"),
+        (
+            "--model.init_args.memory",
+            "foo",
+            "'lrua', 'ntm', 'sparse_lrua', 'none', or a class_path",
+        ),
         ("--model.init_args.controller", "gru", "'lstm', 'feedforward', or a class_path"),
     ],
 )

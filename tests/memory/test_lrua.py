@@ -568,7 +568,7 @@ def test_write_gate_bias_sets_the_gate_init_and_survives_the_spec():
     assert default.write_gate_bias is None and default.interface.bias[-3:].abs().max() < 1
 
 
-@pytest.mark.parametrize("bias", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("bias", [float("nan"), float("inf"), float("-inf"), "x", True])
 def test_write_gate_bias_must_be_finite(bias):
-    with pytest.raises(ValueError, match="write_gate_bias must be finite"):
+    with pytest.raises(ValueError, match="write_gate_bias must be a finite number"):
         LRUAMemory(8, 4, 2, write_gate_bias=bias)
