@@ -47,6 +47,7 @@ from mann_lightning.errors import UserError
 from mann_lightning.model import MANN
 from mann_lightning.threads import apply_threads
 
+from .curriculum_plugin import CurriculumMANN, CurriculumPlugin
 from .drills import planned_drill
 from .episodic_model import EpisodicMANN
 from .guards import NonFiniteLossGuard
@@ -150,9 +151,16 @@ def build_strategy(
     """Model, optimizer, plugins, evaluator and strategy from the instantiated config."""
     episodes = MANNEpisodePlugin(**vars(init.episodes))
     encoding = init.episodic_model.label_encoding
+    curriculum = next((p for p in init.plugins if isinstance(p, CurriculumPlugin)), None)
+    wrapper = EpisodicMANN
     outputs = episodes.num_classes if encoding == "onehot" else 25
+    if curriculum is not None:  # before any work: every experience must hold max_classes
+        for experience in (*benchmark.train_stream, *benchmark.test_stream):
+            curriculum.check_experience(experience)
+        if encoding == "onehot":  # one-hot labels as wide as N grows
+            wrapper, outputs = CurriculumMANN, curriculum.schedule.max_classes
     mann = MANN(input_size_of(benchmark, init.input_size), outputs, **vars(init.model))
-    model = EpisodicMANN(mann, **vars(init.episodic_model))
+    model = wrapper(mann, **vars(init.episodic_model))
     metric = PresentationAccuracy()
     evaluator = EvaluationPlugin(
         accuracy_metrics(epoch=True, experience=True),

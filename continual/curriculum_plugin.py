@@ -84,9 +84,11 @@ class CurriculumPlugin(SupervisedPlugin):
         self._correct, self._total = 0, 0
 
     def _apply(self, strategy: Any) -> None:
-        plugin, classes = episode_plugin(strategy), self.schedule.num_classes
-        if plugin.num_classes != classes:
-            plugin.num_classes = classes
+        """Set the schedule's ``N`` on the episode plugin; a change of ``N`` enters the history
+        (a resumed run's episode plugin starts from the config's ``N``: not a change)."""
+        classes = self.schedule.num_classes
+        episode_plugin(strategy).num_classes = classes
+        if not self.history or self.history[-1][1] != classes:
             self.history.append((strategy.clock.train_iterations, classes))
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
@@ -106,9 +108,25 @@ class CurriculumPlugin(SupervisedPlugin):
                 f"curriculum grows N to max_classes={top}: lower max_classes or group more "
                 "classes per experience."
             )
-        if not self.history:
-            self.history.append((strategy.clock.train_iterations, self.schedule.num_classes))
         self._apply(strategy)
+
+    def before_eval_exp(self, strategy: Any, **kwargs: Any) -> None:
+        self.check_experience(strategy.experience, episode_plugin(strategy).num_classes)
+
+    def check_experience(self, experience: Any, classes: int | None = None) -> None:
+        """``N``-way episodes need ``N`` classes of the experience's own (``classes``: the
+        ``N`` it will meet, by default the schedule's ``max_classes``)."""
+        classes = self.schedule.max_classes if classes is None else classes
+        own = len(experience_classes(experience))
+        if own < classes:
+            stream = getattr(getattr(experience, "origin_stream", None), "name", "evaluation")
+            raise ValueError(
+                f"The curriculum grows N to {classes}, but {stream} experience "
+                f"{experience.current_experience} has only {own} classes for {classes}-way "
+                f"episodes: lower the curriculum's max_classes (now {self.schedule.max_classes}) "
+                "to at most the classes of the smallest experience, or group more classes per "
+                "experience."
+            )
 
     def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         if self.schedule.on_train_step(strategy.clock.train_iterations):

@@ -70,6 +70,11 @@ def test_step_schedule_sets_n_one_batch_ahead(bench, one_thread) -> None:
     restored = CurriculumPlugin(StepSchedule(start_classes=3, max_classes=5, every_n_steps=2))
     restored.load_state_dict(saved)
     assert restored.schedule.num_classes == 5 and restored.history == curriculum.history
+    # a resumed run's episode plugin starts from the config's N: no change enters the history
+    strategy, episodes, _ = _strategy(model, restored)
+    strategy.clock.train_iterations = 6  # the runner restores the clock with the plugins
+    strategy.train(bench.train_stream[1])
+    assert restored.history == curriculum.history and episodes.num_classes == 5
 
 
 def test_threshold_schedule_grows_after_evaluations(bench, one_thread) -> None:
@@ -89,6 +94,14 @@ def test_clear_errors(bench, one_thread) -> None:
     strategy, _, _ = _strategy(_model(7), too_many)
     with pytest.raises(ValueError, match="has 6 classes, but the curriculum grows N to"):
         strategy.train(bench.train_stream[0])
+    with pytest.raises(ValueError, match="test experience 0 has only 6 classes for 7-way"):
+        too_many.check_experience(bench.test_stream[0])  # what mann-continual checks first
+    grown = CurriculumPlugin(StepSchedule(start_classes=3, max_classes=6, every_n_steps=1))
+    strategy, episodes, _ = _strategy(_model(6), grown)
+    strategy.train(bench.train_stream[0])
+    episodes.num_classes = 7  # as if the test experience had fewer classes than N
+    with pytest.raises(ValueError, match=r"test experience 0 has only 6|0 \(test\) has 6 classes"):
+        strategy.eval(bench.test_stream[0])
     narrow = CurriculumPlugin(StepSchedule(start_classes=3, max_classes=5, every_n_steps=2))
     strategy, _, _ = _strategy(_model(3, EpisodicMANN), narrow)
     with pytest.raises(ValueError, match="CurriculumMANN"):
