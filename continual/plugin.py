@@ -191,6 +191,17 @@ class MANNEpisodePlugin(SupervisedPlugin):
                 f"needs num_classes={self.num_classes}: lower num_classes, group more classes "
                 "per experience" + (", or use ragged='replace'." if minimum > 1 else ".")
             )
+        fewest = int(pool.counts.min())
+        if where != "training" and fewest < self.samples_per_class:
+            index = getattr(strategy.experience, "current_experience", "?")
+            warnings.warn(
+                f"Experience {index} ({where}) has classes of only {fewest} images for "
+                f"samples_per_class={self.samples_per_class}: its episodes repeat images "
+                "(ragged='replace'), so a later presentation can show the very image of an "
+                "earlier one. Lower samples_per_class, hold out more drawers "
+                "(held_out_drawers), or use ragged='exclude'.",
+                stacklevel=2,
+            )
         return pool
 
     def _group_counts(self, pool: ClassPool) -> tuple[int, int] | None:

@@ -42,7 +42,7 @@ class Controller(nn.Module, abc.ABC):
 
     def __init__(self, hidden_size: int = 200) -> None:
         super().__init__()
-        if not isinstance(hidden_size, int) or hidden_size < 1:
+        if not isinstance(hidden_size, int) or isinstance(hidden_size, bool) or hidden_size < 1:
             raise ValueError(
                 f"{type(self).__name__}: hidden_size must be a positive integer, got {hidden_size!r}."
             )

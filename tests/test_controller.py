@@ -189,7 +189,7 @@ def test_project_before_build_raises(cls):
         cls(4).project_inputs(torch.zeros(1, 1, 2))
 
 
-@pytest.mark.parametrize("size", [0, -1, 2.0])
+@pytest.mark.parametrize("size", [0, -1, 2.0, True])
 def test_invalid_hidden_size(size):
     with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
         LSTMController(size)

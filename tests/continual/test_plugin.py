@@ -78,7 +78,8 @@ def test_nc_benchmark_of_a_tensor_dataset(one_thread) -> None:
     )
     strategy, metric = make_strategy(Naive, tiny_model(), plugin)
     strategy.train(bench.train_stream[0])
-    strategy.eval(bench.test_stream)
+    with pytest.warns(UserWarning, match=r"of only 3 images for samples_per_class=5: .* repeat"):
+        strategy.eval(bench.test_stream)  # an evaluation of repeated images is said
     assert set(metric.results) == {("test", 0), ("test", 1)}
     pool = plugin._eval_pools[("test", 1, id(bench.test_stream[1].dataset))]
     assert pool.images.shape[-1] == 400  # resized to the model's 20x20 input
