@@ -7,6 +7,7 @@ checkpoint alone rebuilds the model.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from typing import Any
@@ -64,9 +65,35 @@ def _missing_class_path(spec: dict[str, Any], base: type[nn.Module]) -> str:
         else []
     )
     hint = f" (text values here: {', '.join(suspects)})" if suspects else ""
+    unknown = _unknown_arguments(args, base) if isinstance(args, dict) else ""
+    if unknown:
+        return (
+            f"Cannot build a {base.__name__} from {spec!r}: {unknown}. Check the spelling of "
+            "the init_args keys."
+        )
     return (
         f"Cannot build a {base.__name__} from {spec!r}: it names no class_path. From the command "
         "line this means a value given for its init_args does not fit that argument's type"
         f"{hint}: sizes are integers, rates and biases numbers. Fix the value, or give the whole "
         "spec: {'class_path': 'package.module.Class', 'init_args': {...}}."
     )
+
+
+def _unknown_arguments(args: dict[str, Any], base: type[nn.Module]) -> str:
+    """``"no Memory takes 'memory_sise' (did you mean 'memory_size'?)"`` for keys that no
+    loaded subclass of ``base`` accepts, else ``""`` (a misspelled key on the command line
+    also reaches :func:`from_spec` without its class_path)."""
+    known: set[str] = set()
+    pending = [base]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        known.update(inspect.signature(cls.__init__).parameters)
+    unknown = [key for key in args if key not in known]
+    if not unknown:
+        return ""
+    told = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        told.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"no {base.__name__} takes {', '.join(told)}"

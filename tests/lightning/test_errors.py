@@ -61,6 +61,10 @@ def test_memory_smaller_than_reads(tmp_path: Path) -> None:
             "memory_size must be a positive integer, got -3",
         ),
         ("--model.init_args.memory.init_args.memory_size=abc", "memory_size='abc'"),
+        (
+            "--model.init_args.memory.init_args.memory_sise=16",
+            "no Memory takes 'memory_sise' (did you mean 'memory_size'?)",
+        ),
         ("--trainer.max_steps=0", "--trainer.max_steps 0 trains nothing"),
         ("--data.init_args.image_size=5000", "image_size 5000 is larger than Omniglot's 105x105"),
         ("--data.init_args.max_classes=100000", "max_classes=100000 exceeds the 4400 classes"),
