@@ -264,41 +264,6 @@ def test_more_metrics_from_the_command_line(tmp_path: Path, omniglot, one_thread
     assert set(after_second) == {"0", "2"} and len(after_second["2"]) == 10
 
 
-def test_run_folder_takeover_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run of another configuration that finished no experience is moved aside (one line);
-    one that finished some is refused; a folder of other files is never overwritten."""
-    from continual import run_folder as cli
-
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "checkpoint.pt").write_bytes(b"stand-in")
-    saved = {"run": {"config_hash": "another", "position": 0}}
-    monkeypatch.setattr(cli.run_state, "load", lambda folder: saved if folder.exists() else None)
-    cli.prepare_run_dir(run_dir, False, "seed: 0\n", "this")
-    aside = list(tmp_path.glob("run.previous-*"))
-    assert len(aside) == 1 and (aside[0] / "checkpoint.pt").read_bytes() == b"stand-in"
-    assert (run_dir / "config.yaml").read_text() == cli.WRITTEN_BY_RUN + "seed: 0\n"
-
-    saved["run"]["position"] = 1  # a finished experience: the user's results, refused
-    with pytest.raises(cli.UserError, match=r"configuration \(changed: seed: 0 -> 1\)"):
-        cli.prepare_run_dir(run_dir, False, "seed: 1\n", "this")
-
-    monkeypatch.setattr(cli.run_state, "load", lambda folder: None)
-    mine = tmp_path / "project"
-    mine.mkdir()
-    (mine / "results.json").write_text("{}")
-    (mine / "notes.txt").write_text("keep me")
-    with pytest.raises(cli.UserError, match=r"holds other files \(notes.txt, results.json\)"):
-        cli.prepare_run_dir(mine, False, "seed: 0\n", "this")
-    assert (mine / "results.json").read_text() == "{}" and not (mine / "config.yaml").exists()
-    started = tmp_path / "started"  # a run that stopped before its first checkpoint
-    started.mkdir()
-    (started / "config.yaml").write_text(cli.WRITTEN_BY_RUN + "old")
-    (started / "log.txt").write_text("log")
-    cli.prepare_run_dir(started, False, "new", "this")
-    assert (started / "config.yaml").read_text() == cli.WRITTEN_BY_RUN + "new"
-
-
 def test_a_diverged_run_stops_with_one_line(tmp_path: Path, capsys, omniglot, one_thread) -> None:
     """mann-continual adds NonFiniteLossGuard: NaN weights end the run, not chance results."""
     base = ["--config", str(write_config(tmp_path)), "--run_dir", str(tmp_path / "run")]

@@ -66,3 +66,38 @@ def test_restart_moves_a_run_aside_and_writes_a_marked_config(
     (aside,) = tmp_path.glob("run.previous-*")
     assert (aside / "checkpoint.pt").read_bytes() == b"old run"
     assert (run / "config.yaml").read_text() == run_folder.WRITTEN_BY_RUN + "seed: 1\n"
+
+
+def test_run_folder_takeover_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of another configuration that finished no experience is moved aside (one line);
+    one that finished some is refused; a folder of other files is never overwritten."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoint.pt").write_bytes(b"stand-in")
+    saved = {"run": {"config_hash": "another", "position": 0}}
+    monkeypatch.setattr(
+        run_folder.run_state, "load", lambda folder: saved if folder.exists() else None
+    )
+    run_folder.prepare_run_dir(run_dir, False, "seed: 0\n", "this")
+    aside = list(tmp_path.glob("run.previous-*"))
+    assert len(aside) == 1 and (aside[0] / "checkpoint.pt").read_bytes() == b"stand-in"
+    assert (run_dir / "config.yaml").read_text() == run_folder.WRITTEN_BY_RUN + "seed: 0\n"
+
+    saved["run"]["position"] = 1  # a finished experience: the user's results, refused
+    with pytest.raises(UserError, match=r"configuration \(changed: seed: 0 -> 1\)"):
+        run_folder.prepare_run_dir(run_dir, False, "seed: 1\n", "this")
+
+    monkeypatch.setattr(run_folder.run_state, "load", lambda folder: None)
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "results.json").write_text("{}")
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match=r"holds other files \(notes.txt, results.json\)"):
+        run_folder.prepare_run_dir(mine, False, "seed: 0\n", "this")
+    assert (mine / "results.json").read_text() == "{}" and not (mine / "config.yaml").exists()
+    started = tmp_path / "started"  # a run that stopped before its first checkpoint
+    started.mkdir()
+    (started / "config.yaml").write_text(run_folder.WRITTEN_BY_RUN + "old")
+    (started / "log.txt").write_text("log")
+    run_folder.prepare_run_dir(started, False, "new", "this")
+    assert (started / "config.yaml").read_text() == run_folder.WRITTEN_BY_RUN + "new"

@@ -14,16 +14,26 @@ from continual.transfer import transfer_summary
 from continual.transfer_metric import TransferMetrics
 
 
-def test_transfer_metric_matches_the_matrices(small_stream, one_thread) -> None:
+def _naive(
+    train_batches: int, eval_batches: int, **strategy_args: int
+) -> tuple[PresentationAccuracy, TransferMetrics, Naive]:
+    """A Naive strategy on a tiny MANN with both metrics in its evaluator."""
     model = tiny_model()
     presentation, transfer = PresentationAccuracy(), TransferMetrics()
+    episodes = MANNEpisodePlugin(5, 3, 4, train_batches=train_batches, eval_batches=eval_batches)
     strategy = Naive(
         model=model,
         optimizer=torch.optim.Adam(model.parameters(), lr=3e-3),
         criterion=nn.CrossEntropyLoss(),
-        plugins=[MANNEpisodePlugin(5, 3, 4, train_batches=6, eval_batches=2)],
+        plugins=[episodes],
         evaluator=EvaluationPlugin(presentation, transfer, loggers=[]),
+        **strategy_args,
     )
+    return presentation, transfer, strategy
+
+
+def test_transfer_metric_matches_the_matrices(small_stream, one_thread) -> None:
+    presentation, transfer, strategy = _naive(train_batches=6, eval_batches=2)
     stream = small_stream.test_stream
     strategy.eval(stream)
     untrained = [presentation.results[("test", j)] for j in range(3)]
@@ -65,17 +75,8 @@ def test_other_streams_and_evaluations_inside_training_are_left_out(
     """Periodic evaluation of the training experience (Avalanche's default ``eval_streams``)
     and mid-experience evaluations do not enter the matrix; a train-stream evaluation after
     the test stream's leaves the results as they were."""
-    model = tiny_model()
-    presentation, transfer = PresentationAccuracy(), TransferMetrics()
-    strategy = Naive(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=3e-3),
-        criterion=nn.CrossEntropyLoss(),
-        train_epochs=2,
-        eval_every=1,  # after every epoch: mid-experience and at the end
-        plugins=[MANNEpisodePlugin(5, 3, 4, train_batches=3, eval_batches=1)],
-        evaluator=EvaluationPlugin(presentation, transfer, loggers=[]),
-    )
+    # evaluations after every epoch: mid-experience and at the end
+    presentation, transfer, strategy = _naive(3, 1, train_epochs=2, eval_every=1)
     stream = small_stream.test_stream
     strategy.eval(stream)
     untrained = [presentation.results[("test", j)] for j in range(3)]
