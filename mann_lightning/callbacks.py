@@ -138,3 +138,4 @@ class PredictionWriter(BasePredictionWriter):
         path = Path(pl_module.results_dir()) / name  # type: ignore[attr-defined]
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(merged, path)
+        print(f"predictions written to {path}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+from collections.abc import Iterable
 from typing import Any
 
 from torch import nn
@@ -89,11 +90,17 @@ def _unknown_arguments(args: dict[str, Any], base: type[nn.Module]) -> str:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         known.update(inspect.signature(cls.__init__).parameters)
-    unknown = [key for key in args if key not in known]
-    if not unknown:
-        return ""
+    told = unknown_keys(args, known)
+    return f"no {base.__name__} takes {', '.join(told)}" if told else ""
+
+
+def unknown_keys(keys: Iterable[str], accepted: Iterable[str]) -> list[str]:
+    """Each of ``keys`` not ``accepted``, quoted, with the closest accepted spelling:
+    ``["'num_clases' (did you mean 'num_classes'?)"]``."""
+    accepted = sorted(accepted)
     told = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, sorted(known), n=1)
-        told.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return f"no {base.__name__} takes {', '.join(told)}"
+    for key in keys:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            told.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return told

@@ -11,6 +11,7 @@ episode); ``--backend torch`` is a vectorised equivalent. See ``docs/baselines.m
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
@@ -29,6 +30,7 @@ from mann_lightning.episode_metrics import EpisodeAccuracy, bootstrap_interval, 
 from mann_lightning.errors import UserError
 from mann_lightning.metrics import InstanceAccuracy, markdown_table, paper_table
 from mann_lightning.preflight import check_writable
+from mann_lightning.specs import unknown_keys
 
 from .autoencoder import get_autoencoder
 
@@ -111,13 +113,17 @@ def load_data(config: Path, num_classes: int | None, test_batches: int | None) -
     """The data module of a training config's ``data:`` section, with optional overrides."""
     if not config.is_file():
         raise ValueError(f"config not found: {config}")
-    section = (yaml.safe_load(config.read_text()) or {}).get("data")
+    loaded = yaml.safe_load(config.read_text()) or {}
+    section = loaded.get("data") if isinstance(loaded, dict) else None
     if not isinstance(section, dict):
         raise ValueError(f"{config} has no data: section")
     class_path = section.get("class_path", "OmniglotEpisodes")
     if class_path.rsplit(".", 1)[-1] != "OmniglotEpisodes":
         raise ValueError(f"{config}: data is {class_path}, not an Omniglot episode module")
-    kwargs = dict(section.get("init_args", {}))
+    kwargs = dict(section.get("init_args") or {})
+    unknown = unknown_keys(kwargs, inspect.signature(OmniglotEpisodes.__init__).parameters)
+    if unknown:
+        raise ValueError(f"{config}: data.init_args has no setting {', '.join(unknown)}.")
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if test_batches is not None:

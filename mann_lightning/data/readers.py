@@ -12,9 +12,9 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -81,16 +81,17 @@ def read_npz(path: Path, half: str) -> RawHalf:
     return RawHalf(ids=ids, ink=ink, alphabets=names)
 
 
-def _members(path: Path) -> Iterator[tuple[str, bytes]]:
-    """``(relative name, bytes)`` of every PNG of an official zip or extracted folder."""
+def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """``(relative name, reader of its bytes)`` of every PNG of an official zip or extracted
+    folder."""
     if path.is_dir():
         for file in sorted(path.rglob("*.png")):
-            yield file.relative_to(path).as_posix(), file.read_bytes()
+            yield file.relative_to(path).as_posix(), file.read_bytes
         return
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if info.filename.endswith(".png") and "__MACOSX" not in info.filename:
-                yield info.filename, archive.read(info)
+                yield info.filename, partial(archive.read, info)
 
 
 def read_official(path: Path) -> RawHalf:
@@ -101,12 +102,12 @@ def read_official(path: Path) -> RawHalf:
     alphabet_of: dict[int, str] = {}
     name = "?"
     try:
-        for name, data in _members(path):
+        for name, read in _members(path):  # read after naming it: an error names its file
             match = _PNG.search(name)
             if match is None:
                 continue
             alphabet, char_id, drawer = match[1], int(match[2]), int(match[3])
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(read())) as image:
                 images.setdefault(char_id, {})[drawer] = np.asarray(image.convert("L")) < 128
             alphabet_of[char_id] = alphabet
     except Exception as error:

@@ -113,7 +113,11 @@ def resolve_sources(
                 )
             return {h: s for h, s in found.items() if s is not None}
         have = [f"{s.path.name} ({s.kind})" for s in found.values() if s is not None]
-        missing = "" if folder.exists() else ", the folder does not exist"
+        missing = "" if folder.is_dir() else ", the folder does not exist"
+        if folder.is_file():
+            missing = ", a file: give the folder that holds the Omniglot files"
+        elif any(folder.glob("images_*_small*.zip")):
+            missing = ", the small subsets (images_*_small*.zip) are not used"
         report.append(
             f"  - {label}: {folder} ({'only ' + ', '.join(have) if have else 'nothing'}{missing})"
         )

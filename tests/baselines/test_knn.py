@@ -152,3 +152,18 @@ def test_bad_input_is_one_line_and_status_2(extra: list[str], message: str, caps
     assert main(extra) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and err.startswith("mann-knn: error:")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("data:\n  init_args:\n    num_clases: 5\n", "no setting 'num_clases' (did you mean"),
+        ("just text\n", "has no data: section"),
+    ],
+)
+def test_a_malformed_config_is_one_line(tmp_path: Path, text: str, message: str, capsys) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and err.startswith("mann-knn: error:")

@@ -143,8 +143,23 @@ def test_corrupted_zip_is_named(zip_sample: Path, tmp_path: Path) -> None:
         content[offset] ^= 0xFF
     bad = tmp_path / "images_background.zip"
     bad.write_bytes(bytes(content))
-    with pytest.raises(OmniglotDataError, match="images_background.zip"):
+    with pytest.raises(OmniglotDataError, match="images_background.zip") as caught:
         read_official(bad)
+    assert f"at {info.filename!r}" in str(caught.value)  # the damaged member, not the one before
+
+
+def test_a_file_as_root_and_the_small_zips_are_said(
+    zip_sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MANN_DATA_DIR", raising=False)
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "images_background_small1.zip").symlink_to(zip_sample.resolve())
+    with pytest.raises(OmniglotNotFoundError) as info:
+        load_omniglot(root=zip_sample, cache_dir=tmp_path / "cache", download=False)
+    assert f"{zip_sample} (nothing, a file: give the folder" in str(info.value)
+    with pytest.raises(OmniglotNotFoundError, match=r"small subsets .* are not used"):
+        load_omniglot(root=small, cache_dir=tmp_path / "cache", download=False)
 
 
 def test_second_load_uses_cache(arrays: OmniglotArrays, data_dir: Path) -> None:

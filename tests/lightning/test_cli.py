@@ -61,13 +61,14 @@ def test_every_config_fits_and_tests(config: Path, workdir: Path) -> None:
     assert report_main([str(results[-1])]) == 0
 
 
-def test_validate_and_predict_write_outputs(workdir: Path) -> None:
+def test_validate_and_predict_write_outputs(workdir: Path, capsys) -> None:
     config = str(REPO / "configs" / "demo.yaml")
     main(["fit", "--config", config, "--trainer.max_steps=1", *FAST])
     ckpt = workdir / "runs" / "demo" / "checkpoints" / "last.ckpt"
     main(["validate", "--config", config, f"--ckpt_path={ckpt}", *FAST])
     main(["predict", "--config", config, f"--ckpt_path={ckpt}", *FAST])
     (path,) = (workdir / "runs" / "demo").glob("version_*/predictions.pt")
+    assert f"predictions written to {path.relative_to(workdir)}" in capsys.readouterr().out
     predictions = torch.load(path)
     assert predictions["preds"].shape == (16, 50) == predictions["targets"].shape
     assert set(predictions["instances"].unique().tolist()) == set(range(1, 11))
