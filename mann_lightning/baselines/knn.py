@@ -37,6 +37,8 @@ from .autoencoder import get_autoencoder
 MODEL_NAMES = {"pixels": "kNN (raw pixels)", "autoencoder": "kNN (autoencoder features)"}
 MAX_INSTANCES = 10
 
+log = logging.getLogger(__name__)
+
 
 def nearest_earlier_sklearn(features: Tensor) -> Tensor:
     """Index of each step's nearest earlier step, with scikit-learn, one episode at a time.
@@ -121,11 +123,17 @@ def load_data(config: Path, num_classes: int | None, test_batches: int | None) -
     if class_path.rsplit(".", 1)[-1] != "OmniglotEpisodes":
         raise ValueError(f"{config}: data is {class_path}, not an Omniglot episode module")
     kwargs = dict(section.get("init_args") or {})
-    unknown = unknown_keys(kwargs, inspect.signature(OmniglotEpisodes.__init__).parameters)
+    settings = inspect.signature(OmniglotEpisodes.__init__).parameters
+    unknown = unknown_keys(kwargs, settings)
     if unknown:
         raise ValueError(f"{config}: data.init_args has no setting {', '.join(unknown)}.")
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
+        held = kwargs.get("val_characters", settings["val_characters"].default)
+        if 0 < held < num_classes:  # kNN scores test episodes only: no validation episodes
+            kwargs["val_characters"] = 0
+            log.info("val_characters %d -> 0: %d-way validation episodes are not drawn", held,
+                     num_classes)  # fmt: skip
     if test_batches is not None:
         kwargs["test_batches"] = test_batches
     data = OmniglotEpisodes(**kwargs)

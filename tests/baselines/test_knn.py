@@ -167,3 +167,12 @@ def test_a_malformed_config_is_one_line(tmp_path: Path, text: str, message: str,
     assert main(["--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and err.startswith("mann-knn: error:")
+
+
+def test_more_classes_than_the_validation_characters(omniglot: Path, tmp_path: Path) -> None:
+    """kNN draws no validation episodes: N up to the 423 test characters, not the 100 held out
+    for validation."""
+    out = tmp_path / "wide"
+    argv = ["--config", str(STRING_CONFIG), "--num-classes", "120", "--test-batches", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads((out / "test_results.json").read_text())["num_classes"] == 120
