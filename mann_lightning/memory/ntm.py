@@ -122,7 +122,7 @@ class NTMMemory(Memory):
 
     @property
     def interface_size(self) -> int:
-        """Per head ``W + 3 + num_shifts`` (k, beta, g, gamma, s); per write head ``2W`` more."""
+        """Per head ``W + 3 + num_shifts`` (k, beta, g, s, gamma, in that order); per write head ``2W`` more."""
         heads = self.num_reads + self.num_writes
         per_head = self.word_size + 3 + self.num_shifts
         return heads * per_head + 2 * self.num_writes * self.word_size
