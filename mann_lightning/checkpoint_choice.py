@@ -81,11 +81,13 @@ def refuse_untrained(subcommand: str, folders: list[Path], allowed: object) -> N
 class SetAsidePreviousRun(Callback):
     """``mann fit`` without ``--ckpt_path``: a checkpoint folder holding an earlier run's
     ``*.ckpt`` files is renamed to ``<folder>.previous-<k>`` (nothing is deleted), once the
-    data is set up (``on_fit_start``), so a run that stops before training (data not found,
-    a bad setting) leaves the earlier run's checkpoints where they were."""
+    data is set up (callbacks' ``setup`` follows the data module's), so a run that stops
+    before training (data not found, a bad setting) leaves the earlier run's checkpoints where
+    they were. Placed first among the callbacks: before ``ModelCheckpoint.setup`` warns that
+    the folder is not empty."""
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.global_rank != 0:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit" or trainer.global_rank != 0:
             return
         for old, kept in set_aside_previous_run(checkpoint_folders(trainer)):
             rank_zero_warn(

@@ -201,3 +201,23 @@ class SafeModelCheckpoint(ModelCheckpoint):
             self._last_global_step_saved = saved_at
         if fault("kill_at_step") == step:
             kill_now(f"after training step {step} (MANN_FAULT kill_at_step)")
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        if self.save_last:
+            self._last_written_step = trainer.global_step
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A run that reaches ``max_steps`` in the middle of an epoch ends without the
+        validation that would write ``last.ckpt``: write it with the final weights, so that
+        ``--ckpt_path last`` tests them and a rerun of the finished run trains nothing more."""
+        super().on_train_end(trainer, pl_module)
+        final = trainer.global_step
+        if (
+            self.save_last
+            and final > 0
+            and getattr(self, "_last_written_step", None) != final
+            and not trainer.fast_dev_run
+            and not trainer.sanity_checking
+        ):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

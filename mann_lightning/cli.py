@@ -147,7 +147,7 @@ class MANNCLI(LightningCLI):
         elif subcommand != "fit" and not ckpt_path:
             refuse_untrained(subcommand, checkpoint_folders(trainer), config.get("allow_untrained"))
         if subcommand == "fit" and not config.get("ckpt_path"):
-            trainer.callbacks.append(SetAsidePreviousRun())  # once the data is found
+            trainer.callbacks.insert(0, SetAsidePreviousRun())  # once the data is found
         if subcommand == "fit" and not any(
             isinstance(c, NonFiniteGuard) for c in trainer.callbacks
         ):

@@ -174,6 +174,24 @@ def test_untrained_evaluation_only_on_request(workdir: Path) -> None:
     assert list((workdir / "runs").rglob("test_results.json"))
 
 
+def test_a_run_ending_mid_epoch_saves_its_final_step(tmp_path: Path) -> None:
+    """``max_steps`` 7 with epochs of 5 steps: no validation at step 7 wrote ``last.ckpt``
+    (it held step 6), and a rerun of the finished run trained step 7 again."""
+    from helpers.mann_runs import mann_in_process, write_tiny_config
+
+    write_tiny_config(tmp_path, max_steps=7)
+    assert mann_in_process("fit", "--config", "tiny.yaml", cwd=tmp_path).returncode == 0
+    last = tmp_path / "runs/tiny/checkpoints/last.ckpt"
+    saved = torch.load(last, weights_only=False)
+    assert saved["global_step"] == 7
+    again = mann_in_process("fit", "--config", "tiny.yaml", "--ckpt_path", "last", cwd=tmp_path)
+    assert again.returncode == 0
+    resumed = torch.load(last, weights_only=False)
+    assert resumed["global_step"] == 7
+    for name, tensor in saved["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+
+
 def test_a_new_fit_sets_the_earlier_runs_checkpoints_aside(tmp_path: Path) -> None:
     from helpers.mann_runs import mann_in_process, write_tiny_config
 
@@ -190,6 +208,7 @@ def test_a_new_fit_sets_the_earlier_runs_checkpoints_aside(tmp_path: Path) -> No
     kept = tmp_path / "runs/tiny/checkpoints.previous-1"
     assert {p.name: p.read_bytes() for p in kept.glob("*.ckpt")} == first
     assert "held the checkpoints of an earlier run: moved to " in done.stderr
+    assert "exists and is not empty" not in done.stderr  # moved before Lightning looks
     assert str(Path("runs/tiny/checkpoints.previous-1 (to continue")) in done.stderr
     assert (folder / "last.ckpt").read_bytes() != first["last.ckpt"]  # the new run's own
     second = {p.name: p.read_bytes() for p in folder.glob("*.ckpt")}
