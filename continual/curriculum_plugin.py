@@ -101,13 +101,7 @@ class CurriculumPlugin(SupervisedPlugin):
                 f"continual.curriculum_plugin.CurriculumMANN (got {type(model).__name__} with "
                 f"{model.mann.num_outputs} outputs)."
             )
-        own = len(experience_classes(strategy.experience))
-        if own < top:
-            raise ValueError(
-                f"Experience {strategy.experience.current_experience} has {own} classes, but the "
-                f"curriculum grows N to max_classes={top}: lower max_classes or group more "
-                "classes per experience."
-            )
+        self.check_experience(strategy.experience)  # replayed classes are not its own
         self._apply(strategy)
 
     def before_eval_exp(self, strategy: Any, **kwargs: Any) -> None:
@@ -121,11 +115,10 @@ class CurriculumPlugin(SupervisedPlugin):
         if own < classes:
             stream = getattr(getattr(experience, "origin_stream", None), "name", "evaluation")
             raise ValueError(
-                f"The curriculum grows N to {classes}, but {stream} experience "
-                f"{experience.current_experience} has only {own} classes for {classes}-way "
-                f"episodes: lower the curriculum's max_classes (now {self.schedule.max_classes}) "
-                "to at most the classes of the smallest experience, or group more classes per "
-                "experience."
+                f"{stream.capitalize()} experience {experience.current_experience} has {own} "
+                f"classes, but the curriculum grows N to {classes} for {classes}-way episodes: "
+                f"lower the curriculum's max_classes (now {self.schedule.max_classes}) to at most "
+                "the classes of the smallest experience, or group more classes per experience."
             )
 
     def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:

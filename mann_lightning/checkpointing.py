@@ -178,6 +178,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
             kwargs["save_last"] = True
         super().__init__(**kwargs)
         self.last_every_n_steps = last_every_n_steps
+        self._last_written_step: int | None = None  # global step of the newest last.ckpt
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -216,7 +217,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
         if (
             self.save_last
             and final > 0
-            and getattr(self, "_last_written_step", None) != final
+            and self._last_written_step != final
             and not trainer.fast_dev_run
             and not trainer.sanity_checking
         ):

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .lstm_function import LSTMCellFunction
 from .specs import from_spec
+from .value_checks import is_positive_int
 
 
 class LSTMState(NamedTuple):
@@ -42,7 +43,7 @@ class Controller(nn.Module, abc.ABC):
 
     def __init__(self, hidden_size: int = 200) -> None:
         super().__init__()
-        if not isinstance(hidden_size, int) or isinstance(hidden_size, bool) or hidden_size < 1:
+        if not is_positive_int(hidden_size):
             raise ValueError(
                 f"{type(self).__name__}: hidden_size must be a positive integer, got {hidden_size!r}."
             )

@@ -47,6 +47,8 @@ def check_state(model: MANN, state: MANNState, inputs: Tensor) -> None:
             f"MANN: state is not a state of this model (fields {[n for n, _ in given]}, "
             f"expected {[n for n, _ in expected]}); pass state=None for a fresh episode."
         )
+    # under autocast a carried state may hold lower-precision fields
+    check_dtype_too = not autocast_enabled(inputs.device.type)
     for (name, tensor), (_, fresh) in zip(given, expected, strict=True):
         if tensor.shape != fresh.shape or tensor.device != inputs.device:
             raise ValueError(
@@ -55,10 +57,7 @@ def check_state(model: MANN, state: MANNState, inputs: Tensor) -> None:
                 "Carry a state only between episodes of the same model and batch size "
                 "(state=None starts afresh)."
             )
-    if autocast_enabled(inputs.device.type):
-        return  # under autocast a carried state may hold lower-precision fields
-    for (name, tensor), (_, fresh) in zip(given, expected, strict=True):
-        if fresh.is_floating_point() and tensor.dtype != fresh.dtype:
+        if check_dtype_too and fresh.is_floating_point() and tensor.dtype != fresh.dtype:
             raise ValueError(
                 f"MANN: {name} is {tensor.dtype}, but the inputs are {inputs.dtype}: a state "
                 f"carried into this call must be {fresh.dtype} too. Make it with "

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..value_checks import is_positive_int
 from .download import FileSpec
 from .sources import HALVES, cache_root, read_source, resolve_sources
 
@@ -72,7 +73,7 @@ def check_image_size(owner: str, image_size: object) -> None:
     Omniglot's drawings are 105x105 pixels: a larger side would only upsample them, at a
     cost that grows with its square (``image_size=5000`` asks for 51 GB).
     """
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+    if not is_positive_int(image_size):
         raise ValueError(f"{owner}: image_size must be a positive integer, got {image_size!r}.")
     if image_size > MAX_IMAGE_SIZE:
         raise ValueError(

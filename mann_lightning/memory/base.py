@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..value_checks import is_number, is_positive_int
+
 
 class Memory(nn.Module, abc.ABC):
     """Abstract external memory with ``num_reads`` read heads over ``memory_size`` slots.
@@ -81,7 +83,7 @@ class Memory(nn.Module, abc.ABC):
         Raises:
             ValueError: if the memory was already built for another controller size.
         """
-        if not isinstance(input_size, int) or isinstance(input_size, bool) or input_size < 1:
+        if not is_positive_int(input_size):
             raise ValueError(
                 f"{type(self).__name__}: input_size (the controller's output features) must be "
                 f"a positive integer, got {input_size!r}."
@@ -153,13 +155,13 @@ def check_sizes(owner: str, memory_size: object, word_size: object, num_reads: o
         ("word_size", word_size),
         ("num_reads", num_reads),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_positive_int(value):
             raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}.")
 
 
 def check_gamma(owner: str, gamma: object) -> float:
     """The usage decay ``gamma`` of eq. 5 if it lies in ``(0, 1]``, else a clear ``ValueError``."""
-    if not (isinstance(gamma, int | float) and not isinstance(gamma, bool) and 0 < gamma <= 1):
+    if not (is_number(gamma) and 0 < gamma <= 1):
         raise ValueError(f"{owner}: gamma must lie in (0, 1], got {gamma!r}.")
     return float(gamma)
 
@@ -167,7 +169,7 @@ def check_gamma(owner: str, gamma: object) -> float:
 def check_eps(owner: str, eps: float) -> float:
     """``eps`` of eq. 2 if it is a positive finite number, else a clear ``ValueError`` (zero
     makes a zero memory's similarity 0/0, a negative value can divide by zero)."""
-    if not (isinstance(eps, int | float) and not isinstance(eps, bool) and 0 < eps < float("inf")):
+    if not (is_number(eps) and 0 < eps < float("inf")):
         raise ValueError(f"{owner}: eps must be a positive finite number, got {eps!r}.")
     return float(eps)
 
@@ -199,11 +201,14 @@ def resolve_device_dtype(
     return torch.device(device or "cpu"), dtype or torch.get_default_dtype()
 
 
+#: ``torch.amp.is_autocast_available`` (torch >= 2.4.1); older: every device type.
+_autocast_available = getattr(torch.amp, "is_autocast_available", lambda _: True)
+
+
 def autocast_enabled(device_type: str) -> bool:
     """Whether autocast is on for ``device_type``; ``False`` where autocast does not exist
     (``"meta"``, on which ``torch.is_autocast_enabled`` raises)."""
-    available = getattr(torch.amp, "is_autocast_available", lambda _: True)
-    return available(device_type) and torch.is_autocast_enabled(device_type)
+    return _autocast_available(device_type) and torch.is_autocast_enabled(device_type)
 
 
 def autocast_off(device_type: str) -> AbstractContextManager[Any]:

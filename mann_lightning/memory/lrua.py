@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..value_checks import is_number
 from .base import (
     Memory,
     check_eps,
@@ -81,9 +82,7 @@ class LRUAMemory(Memory):
         self.gamma = check_gamma("LRUAMemory", gamma)
         self.eps = check_eps("LRUAMemory", eps)
         if write_gate_bias is not None and not (
-            isinstance(write_gate_bias, int | float)
-            and not isinstance(write_gate_bias, bool)
-            and abs(write_gate_bias) < float("inf")
+            is_number(write_gate_bias) and abs(write_gate_bias) < float("inf")
         ):
             raise ValueError(
                 f"LRUAMemory: write_gate_bias must be a finite number or None, got {write_gate_bias!r}."

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..value_checks import is_positive_int
 from .base import Memory, resolve_device_dtype
 from .fused_ntm import fused_ntm_available, fused_ntm_step, use_fused_ntm
 from .ntm_addressing import SHARPEN_EPS, address, shift_by_gather, shift_by_rolls
@@ -103,7 +104,7 @@ class NTMMemory(Memory):
     ) -> None:
         super().__init__(memory_size, word_size, num_reads, input_size=None)
         for name, value in (("num_writes", num_writes), ("num_shifts", num_shifts)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_positive_int(value):
                 raise ValueError(f"NTMMemory: {name} must be a positive integer, got {value!r}.")
         if num_shifts % 2 == 0 or num_shifts > memory_size:
             raise ValueError(

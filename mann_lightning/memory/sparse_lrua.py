@@ -29,6 +29,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from ..value_checks import is_positive_int
 from .base import (
     Memory,
     autocast_off,
@@ -121,7 +122,7 @@ class SparseLRUAMemory(Memory):
             raise ValueError(
                 f"{name}: num_reads ({num_reads}) must not exceed memory_size ({memory_size})."
             )
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= memory_size:
+        if not (is_positive_int(k) and k <= memory_size):
             raise ValueError(f"{name}: k must be an integer in [1, memory_size], got {k!r}.")
         if scan not in ("auto", "window", "full"):
             raise ValueError(f"{name}: scan must be 'auto', 'window' or 'full', got {scan!r}.")
