@@ -14,6 +14,8 @@ process, so that a busy spell hits all of them:
 * ``output-asserts``: the default with Inductor's Python checks of every extern call's
   outputs (``size_asserts``, ``alignment_asserts``), which the library turns off for CPU
   graphs (:data:`mann_lightning.compilation.CPU_INDUCTOR_OPTIONS`).
+* ``per-step-weight-grad``: the default with the LSTM's recurrent-weight gradient added at
+  every step, as before :mod:`mann_lightning.deferred_weight_grad` (one product per episode).
 * ``cpp-wrapper``: the default compiled with Inductor's C++ wrapper
   (``TORCHINDUCTOR_CPP_WRAPPER=1``), which calls the graph's kernels from C++ instead of
   Python; compiling takes about twice as long.
@@ -29,12 +31,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from unittest import mock
 
 import torch
 from torch import Tensor
 from train_steps import Step, make_train_step, time_rounds
 
 from mann_lightning import compilation
+from mann_lightning import model as model_module
 from mann_lightning.memory import LRUAMemory
 from mann_lightning.memory.lrua import least_used_weights_by_sort
 
@@ -63,6 +67,7 @@ VARIANTS: dict[str, tuple[Callable[[int], LRUAMemory], dict[str, bool]]] = {
     "default": (lambda slots: LRUAMemory(slots, 40, 4), {}),
     "plain-ops": (lambda slots: LRUAMemory(slots, 40, 4, fused_kernel=False), {}),
     "sort-eq6": (lambda slots: SortedLRUA(slots, 40, 4, fused_kernel=False), {}),
+    "per-step-weight-grad": (lambda slots: LRUAMemory(slots, 40, 4), {}),
     "cpp-wrapper": (lambda slots: CppWrapperLRUA(slots, 40, 4), {"cpp_wrapper": True}),
     "output-asserts": (
         lambda slots: AssertedLRUA(slots, 40, 4),
@@ -79,6 +84,8 @@ def compiled_steps(names: list[str], batch: int) -> dict[str, Step]:
     for name in names:
         memory, options = VARIANTS[name]
         step = make_train_step(name, batch, 128, "episode", 50, memory=memory)
+        if name == "per-step-weight-grad":
+            step = per_step_weight_grad(step)
         library = compilation.CPU_INDUCTOR_OPTIONS  # what the library passes torch.compile
         saved = dict(library)
         library.update({key: value for key, value in options.items() if key in library})
@@ -90,6 +97,17 @@ def compiled_steps(names: list[str], batch: int) -> dict[str, Step]:
             library.update(saved)
         steps[name] = step
     return steps
+
+
+def per_step_weight_grad(step: Step) -> Step:
+    """``step`` with the recurrent-weight gradient formed at every time step (compiled graph
+    and all: the library's choice is made at each call)."""
+
+    def run() -> None:
+        with mock.patch.object(model_module, "_defers_weight_grad", lambda controller: False):
+            step()
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> None:

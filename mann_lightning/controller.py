@@ -102,10 +102,14 @@ class Controller(nn.Module, abc.ABC):
             )
         return nn.functional.linear(inputs, self.input_weight, self.bias)
 
-    def _recurrent(self, projected: Tensor, recurrent: Tensor) -> Tensor:
+    def _recurrent(
+        self, projected: Tensor, recurrent: Tensor, weight: Tensor | None = None
+    ) -> Tensor:
+        """``projected + recurrent W_r^T`` (``weight`` in place of ``W_r`` if given)."""
         if recurrent.shape[-1] == 0:
             return projected
-        return torch.addmm(projected, recurrent, self.recurrent_weight.t())
+        weight = self.recurrent_weight if weight is None else weight
+        return torch.addmm(projected, recurrent, weight.t())
 
     @abc.abstractmethod
     def initial_state(
@@ -116,11 +120,12 @@ class Controller(nn.Module, abc.ABC):
     ) -> NamedTuple:
         """State before the first step."""
 
-    @abc.abstractmethod
     def step(
         self, projected: Tensor, reads: Tensor, prev_state: NamedTuple
     ) -> tuple[Tensor, NamedTuple]:
-        """One step.
+        """One step: the pre-activation ``projected + W_r u_t`` with ``u_t`` of
+        :meth:`recurrent_input`, then :meth:`activate`. A subclass may override this
+        instead of the two (it then trains without :mod:`~mann_lightning.deferred_weight_grad`).
 
         Args:
             projected: This step's slice of :meth:`project_inputs`, ``[batch, gates]``.
@@ -130,6 +135,18 @@ class Controller(nn.Module, abc.ABC):
         Returns:
             ``(h_t [batch, hidden_size], state_t)``.
         """
+        recurrent = self.recurrent_input(reads, prev_state)
+        return self.activate(self._recurrent(projected, recurrent), prev_state)
+
+    def recurrent_input(self, reads: Tensor, prev_state: NamedTuple) -> Tensor:
+        """``u_t``, what the recurrent weight multiplies: ``[batch, recurrent_size]``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines neither step nor recurrent_input."
+        )
+
+    def activate(self, gates: Tensor, prev_state: NamedTuple) -> tuple[Tensor, NamedTuple]:
+        """``(h_t, state_t)`` from the pre-activation ``gates`` ``[batch, gate_size]``."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither step nor activate.")
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}"
@@ -162,11 +179,11 @@ class LSTMController(Controller):
         zeros = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
         return LSTMState(hidden=zeros, cell=zeros)
 
-    def step(
-        self, projected: Tensor, reads: Tensor, prev_state: LSTMState
-    ) -> tuple[Tensor, LSTMState]:
-        hidden, cell = prev_state
-        gates = self._recurrent(projected, torch.cat([reads, hidden.to(reads.dtype)], dim=-1))
+    def recurrent_input(self, reads: Tensor, prev_state: LSTMState) -> Tensor:
+        return torch.cat([reads, prev_state.hidden.to(reads.dtype)], dim=-1)
+
+    def activate(self, gates: Tensor, prev_state: LSTMState) -> tuple[Tensor, LSTMState]:
+        cell = prev_state.cell
         dtype = torch.promote_types(gates.dtype, cell.dtype)  # keep c_t in full precision
         hidden, cell = LSTMCellFunction.apply(gates.to(dtype), cell.to(dtype))
         return hidden, LSTMState(hidden, cell)
@@ -187,10 +204,13 @@ class FeedForwardController(Controller):
     ) -> FeedForwardState:
         return FeedForwardState()
 
-    def step(
-        self, projected: Tensor, reads: Tensor, prev_state: FeedForwardState
+    def recurrent_input(self, reads: Tensor, prev_state: FeedForwardState) -> Tensor:
+        return reads
+
+    def activate(
+        self, gates: Tensor, prev_state: FeedForwardState
     ) -> tuple[Tensor, FeedForwardState]:
-        return torch.relu(self._recurrent(projected, reads)), prev_state
+        return torch.relu(gates), prev_state
 
 
 CONTROLLERS: dict[str, type[Controller]] = {

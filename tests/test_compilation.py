@@ -63,8 +63,10 @@ def test_missing_compiler_falls_back_with_one_line(
     lines = [r.getMessage() for r in caplog.records if r.name == "mann_lightning.compilation"]
     assert len(lines) == 1 and "no C++ compiler" in lines[0] and "eagerly" in lines[0]
     torch.testing.assert_close(logits, eager, rtol=0, atol=0)
+    # The episode's recurrent-weight gradient is still formed after the loop (one product,
+    # deferred_weight_grad), so the gradients agree to rounding, not bit for bit.
     for a, b in zip(grads, eager_grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_compiled_call_prepares_the_memory_before_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,7 +135,7 @@ def test_compiled_equals_eager(memory: str, mode: str) -> None:
 def compilation_fn(mode: str):
     from mann_lightning import model as model_module
 
-    return model_module._episode if mode == "episode" else model_module._time_step
+    return model_module._deferred_loop if mode == "episode" else model_module._time_step
 
 
 def traced_targets(model: MANN) -> set[str]:

@@ -34,3 +34,17 @@ def test_every_variant_builds_an_lrua() -> None:
     for name, (memory, options) in VARIANTS.items():
         assert isinstance(memory(8), LRUAMemory), name
         assert set(options) <= {"cpp_wrapper", "size_asserts", "alignment_asserts"}, name
+
+
+def test_per_step_weight_grad_variant_turns_the_deferral_off() -> None:
+    """Inside the variant's step the library takes the per-step gradient; outside, the
+    deferred one again."""
+    from compile_options import per_step_weight_grad  # noqa: E402
+
+    from mann_lightning import model as model_module
+    from mann_lightning.model import MANN
+
+    controller = MANN(6, 3, memory=LRUAMemory(8, 4, 2), controller_size=5).controller
+    seen = []
+    per_step_weight_grad(lambda: seen.append(model_module._defers_weight_grad(controller)))()
+    assert seen == [False] and model_module._defers_weight_grad(controller)
