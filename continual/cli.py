@@ -55,7 +55,7 @@ from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
 from .run_folder import prepare_run_dir
 from .runner import StreamRunner
-from .strategy_checks import check_run_options, check_strategy_sizes, check_strategy_supported
+from .strategy_checks import check_run_options, check_strategy_sizes, check_supported
 from .transfer_metric import TransferMetrics
 
 OptimizerCallable = Callable[[Iterable], torch.optim.Optimizer]
@@ -221,7 +221,7 @@ def _main(args: list[str] | None) -> None:
     seed_everything(cfg.seed, verbose=False)
     init = parser.instantiate(cfg)
     # before the run folder exists: a corrected config must not meet a folder it cannot use
-    check_strategy_supported(str(getattr(cfg.strategy, "class_path", "")))
+    check_supported(str(getattr(cfg.strategy, "class_path", "")), init.plugins)
     check_strategy_sizes(
         getattr(cfg.strategy, "init_args", None),
         ("train_epochs", "train_mb_size", "eval_mb_size", "mem_size"),

@@ -3,8 +3,13 @@
 :class:`CurriculumPlugin` asks the same schedule objects as ``mann fit``'s
 ``CurriculumCallback`` (``StepSchedule``, ``ThresholdSchedule``) and sets the episode
 plugin's ``num_classes``: ``schedule.on_train_step(train_iterations)`` before every training
-iteration, ``schedule.on_validation(train_iterations, accuracy)`` after every evaluation
-(``accuracy``: the 2nd-presentation accuracy over all episodes of that evaluation). The
+iteration, ``schedule.on_validation(train_iterations, accuracy)`` after every evaluation made after
+training started (``accuracy``: the 2nd-presentation accuracy over all episodes of that
+evaluation). An evaluation of the untrained model (``train_iterations == 0``: the runner's
+evaluation before the first experience, Avalanche's ``do_initial``) is not passed to the
+schedule, as ``mann fit`` ignores Lightning's sanity-check validation: chance accuracy says
+nothing about the curriculum, and the first row of the accuracy matrix is measured at the
+starting ``N``. The
 episode loader draws each batch when the loop asks for it, so a change made before iteration
 ``s`` applies from the batch after it (as in ``mann fit``, one batch ahead). Evaluation runs at
 the current ``N``.
@@ -135,6 +140,8 @@ class CurriculumPlugin(SupervisedPlugin):
         self._total += int(second.sum())
 
     def after_eval(self, strategy: Any, **kwargs: Any) -> None:
+        if strategy.clock.train_iterations == 0:
+            return  # the untrained model: its accuracy must not move the curriculum
         accuracy = self._correct / self._total if self._total else None
         if self.schedule.on_validation(strategy.clock.train_iterations, accuracy):
             self._apply(strategy)

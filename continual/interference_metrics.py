@@ -46,17 +46,31 @@ def episode_plugin(strategy: Any) -> MANNEpisodePlugin:
 
 
 def minibatch_episodes(strategy: Any) -> EpisodeBatch:
-    """The strategy's current plugin minibatch unpacked into an :class:`EpisodeBatch`."""
+    """The strategy's current plugin minibatch unpacked into an :class:`EpisodeBatch`.
+
+    The packed input carries the episode's own label width: ``N`` one-hot columns, fewer than
+    the model's ``label_size`` under a curriculum (:class:`~continual.curriculum_plugin.
+    CurriculumMANN` pads them in its ``forward``). They are zero-padded the same way here, so
+    the wrapped MANN sees what the strategy's model saw.
+    """
     mbatch, model = strategy.mbatch, strategy.model
     if mbatch is None or len(mbatch) <= INSTANCES_INDEX + 1:
         raise ValueError("Interference metrics need the minibatches of MANNEpisodePlugin.")
     packed = mbatch[0]
-    inputs, prev_labels = packed.split([model.input_size, model.label_size], -1)
+    width = packed.shape[-1] - model.input_size
+    if width < 1 or width > model.label_size:
+        raise ValueError(
+            f"Interference metrics got episodes with {width} label columns after the "
+            f"{model.input_size} image values, but the model takes 1 to {model.label_size}: "
+            "the minibatches do not come from MANNEpisodePlugin for this model."
+        )
+    inputs, prev_labels = packed.split([model.input_size, width], -1)
     rows = packed.shape[0]
     targets = mbatch[1].view(rows, -1)
     if model.label_encoding == "string":
         targets = code_to_string(targets)
-    return EpisodeBatch(inputs, prev_labels, targets, mbatch[INSTANCES_INDEX].view(rows, -1))
+    batch = EpisodeBatch(inputs, prev_labels, targets, mbatch[INSTANCES_INDEX].view(rows, -1))
+    return widen_labels(batch, model.label_size) if model.label_encoding == "onehot" else batch
 
 
 def experience_key(strategy: Any) -> tuple[str, int]:

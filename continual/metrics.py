@@ -43,20 +43,30 @@ class PresentationAccuracy(PluginMetric[list[float]]):
         super().__init__()
         self.max_instances = max_instances
         self.train = train
-        self._counter = InstanceAccuracy(max_instances)
+        # Separate counts: an evaluation in the middle of a training epoch (``eval_every``
+        # with ``peval_mode="iteration"``) must not reset or add to the epoch's training count.
+        self._train_counter = InstanceAccuracy(max_instances)
+        self._eval_counter = InstanceAccuracy(max_instances)
+        self._evaluating = False
         self.results: dict[tuple[str, int], list[float]] = {}
 
     def __str__(self) -> str:
         return "PresentationAcc_Exp"
 
+    def _active(self) -> InstanceAccuracy:
+        """The counter of the phase in progress (evaluation wins inside a training epoch)."""
+        return self._eval_counter if self._evaluating else self._train_counter
+
     def reset(self) -> None:
-        self._counter.reset()
+        """Reset the count of the phase in progress."""
+        self._active().reset()
 
     def result(self) -> list[float]:
-        return [float(v) for v in self._counter.compute().tolist()]
+        """Accuracy per presentation so far in the phase in progress."""
+        return [float(v) for v in self._active().compute().tolist()]
 
     def update(self, strategy: Any) -> None:
-        """Count the current minibatch's steps by presentation."""
+        """Count the current minibatch's steps by presentation (in the current phase's count)."""
         mbatch = strategy.mbatch
         if mbatch is None or len(mbatch) <= INSTANCES_INDEX + 1:
             raise ValueError(
@@ -64,11 +74,18 @@ class PresentationAccuracy(PluginMetric[list[float]]):
                 "([x, y, instances, task_labels]); add the plugin to the strategy."
             )
         preds = strategy.mb_output.detach().argmax(1)
-        counter = self._counter.to(preds.device)
+        counter = self._active().to(preds.device)
         counter.update(preds, strategy.mb_y, mbatch[INSTANCES_INDEX])
 
     # ------------------------------------------------------------------ evaluation
+    def before_eval(self, strategy: Any) -> None:
+        self._evaluating = True
+
+    def after_eval(self, strategy: Any) -> None:
+        self._evaluating = False
+
     def before_eval_exp(self, strategy: Any) -> None:
+        self._evaluating = True
         self.reset()
 
     def after_eval_iteration(self, strategy: Any) -> None:
@@ -83,14 +100,17 @@ class PresentationAccuracy(PluginMetric[list[float]]):
 
     # ------------------------------------------------------------------ training
     def before_training_epoch(self, strategy: Any) -> None:
+        self._evaluating = False
         if self.train:
             self.reset()
 
     def after_training_iteration(self, strategy: Any) -> None:
         if self.train:
+            self._evaluating = False
             self.update(strategy)
 
     def after_training_epoch(self, strategy: Any) -> list[MetricValue] | None:
+        self._evaluating = False
         return self._emit(strategy, self.result()) if self.train else None
 
     def _emit(self, strategy: Any, values: list[float]) -> list[MetricValue]:

@@ -30,7 +30,8 @@ from mann_lightning.data.stream import stream_seed
 
 from .episode_data import EpisodeLoader, experience_classes, gather_pool
 from .episodic_model import EpisodicMANN
-from .strategy_checks import check_strategy_sizes, check_strategy_supported
+from .pool_warnings import warn_small_eval_classes, warn_small_replayed_classes
+from .strategy_checks import check_strategy_sizes, check_supported
 
 Ragged = Literal["replace", "exclude"]
 
@@ -111,7 +112,7 @@ class MANNEpisodePlugin(SupervisedPlugin):
         # Avalanche accepts these silently: 0 epochs trains nothing, a size below 1 fails
         # deep inside a DataLoader.
         check_strategy_sizes(strategy, ("train_epochs", "train_mb_size"))
-        check_strategy_supported(type(strategy).__name__)
+        check_supported(type(strategy), getattr(strategy, "plugins", ()))
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         check_strategy_sizes(strategy, ("eval_mb_size",))
@@ -191,17 +192,11 @@ class MANNEpisodePlugin(SupervisedPlugin):
                 f"needs num_classes={self.num_classes}: lower num_classes, group more classes "
                 "per experience" + (", or use ragged='replace'." if minimum > 1 else ".")
             )
-        fewest = int(pool.counts.min())
-        if where != "training" and fewest < self.samples_per_class:
-            index = getattr(strategy.experience, "current_experience", "?")
-            warnings.warn(
-                f"Experience {index} ({where}) has classes of only {fewest} images for "
-                f"samples_per_class={self.samples_per_class}: its episodes repeat images "
-                "(ragged='replace'), so a later presentation can show the very image of an "
-                "earlier one. Lower samples_per_class, hold out more drawers "
-                "(held_out_drawers), or use ragged='exclude'.",
-                stacklevel=2,
-            )
+        if where == "training":
+            if self.ragged == "replace":
+                warn_small_replayed_classes(pool, self.samples_per_class, strategy.experience)
+        else:
+            warn_small_eval_classes(pool, self.samples_per_class, strategy.experience, where)
         return pool
 
     def _group_counts(self, pool: ClassPool) -> tuple[int, int] | None:

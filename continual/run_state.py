@@ -4,8 +4,10 @@ Avalanche's own ``save_checkpoint`` pickles the whole strategy, which fails with
 dependency versions and leaves a corrupt file behind. A :class:`RunState` holds instead
 exactly what continuing needs: the model's weights with its carried memory
 (``EpisodicMANN`` keeps it in its ``state_dict``), the optimizer's state, the state of the
-other plugins (e.g. Replay's buffer), the strategy's clock, the random number generators,
-the position in the stream and the results so far. It is written to a temporary file in the
+other plugins (e.g. Replay's buffer), the attributes a strategy carries from one experience
+to the next on itself (:func:`carried_attributes`, e.g. ``Cumulative``'s growing ``dataset``),
+the strategy's clock, the random number generators, the position in the stream and the
+results so far. It is written to a temporary file in the
 run folder and renamed over ``checkpoint.pt``, so a kill at any moment leaves either the
 previous or the new checkpoint, never a partial one.
 """
@@ -26,6 +28,13 @@ from mann_lightning.errors import UserError
 
 FORMAT = "mann-continual-run/1"
 CHECKPOINT = "checkpoint.pt"
+
+#: Attributes that stock Avalanche strategies keep on the strategy itself (not in a plugin)
+#: from one experience to the next, by class name (subclasses inherit them). A strategy of
+#: your own can list its own in a ``carried_attributes`` class attribute.
+CARRIED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "Cumulative": ("dataset",),  # the concatenation of every experience trained so far
+}
 
 
 @dataclass
@@ -48,6 +57,24 @@ class RunState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def carried_attributes(strategy: Any) -> tuple[str, ...]:
+    """Names of the attributes ``strategy`` carries across experiences on itself.
+
+    Args:
+        strategy: An Avalanche strategy.
+
+    Returns:
+        Its class's ``carried_attributes`` if it declares them, else the entries of
+        :data:`CARRIED_ATTRIBUTES` for its class and base classes (empty for ``Naive``,
+        ``Replay``: their state is in the model, the optimizer and the plugins).
+    """
+    declared = getattr(type(strategy), "carried_attributes", None)
+    if declared is not None:
+        return tuple(declared)
+    names = (n for cls in type(strategy).__mro__ for n in CARRIED_ATTRIBUTES.get(cls.__name__, ()))
+    return tuple(dict.fromkeys(names))
+
+
 def capture(strategy: Any, state: RunState, skip: tuple[type, ...]) -> dict[str, Any]:
     """Everything needed to continue ``strategy`` after the current experience."""
     plugins = {}
@@ -62,6 +89,7 @@ def capture(strategy: Any, state: RunState, skip: tuple[type, ...]) -> dict[str,
         "model": strategy.model.state_dict(),
         "optimizer": strategy.optimizer.state_dict(),
         "plugins": plugins,
+        "strategy": {name: getattr(strategy, name) for name in carried_attributes(strategy)},
         "clock": dict(vars(strategy.clock)),
         "rng": {
             "torch": torch.get_rng_state(),
@@ -93,6 +121,15 @@ def restore(strategy: Any, saved: dict[str, Any], skip: tuple[type, ...]) -> Run
             plugin.load_state_dict(payload)
         else:
             vars(plugin).update(payload)
+    carried = saved.get("strategy", {})
+    for name in carried_attributes(strategy):
+        if name not in carried:
+            raise UserError(
+                f"The saved run has no {type(strategy).__name__}.{name} (saved by an older "
+                "version, or with another strategy); resuming would train on the wrong data. "
+                "Start over with --restart true."
+            )
+        setattr(strategy, name, carried[name])
     vars(strategy.clock).update(saved["clock"])
     rng = saved["rng"]
     torch.set_rng_state(rng["torch"])

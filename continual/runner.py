@@ -11,7 +11,9 @@ run folder:
   training, ``[k][j]``), forgetting and transfer (:mod:`continual.transfer`),
   ``metrics_after_each_experience`` (per row, the results of the evaluator's other episode
   metrics such as proactive interference, memory statistics and binding retention, keyed
-  ``"<stream>/<experience>"``), and ``run`` (experiences done, wall time, seed, commit);
+  ``"<stream>/<experience>"``), ``eval_num_classes`` (per row, the ``N`` of its ``N``-way
+  evaluation episodes: it changes under a curriculum) and ``untrained_eval_num_classes``,
+  and ``run`` (experiences done, wall time, seed, commit);
 * ``results.md``: the 2nd-presentation matrix as a table;
 * at the end, ``figures/*.png`` (:mod:`continual.figures`), also logged to W&B when a
   :class:`~continual.wandb_logger.StreamWandBLogger` is among the evaluator's loggers.
@@ -21,7 +23,6 @@ Rerunning on the same folder resumes after the last completed experience.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.plugins.clock import Clock
 
 from mann_lightning.errors import UserError
+from mann_lightning.strict_json import dumps
 
 from . import run_state
 from .drills import KillAtIteration
@@ -130,6 +132,7 @@ class StreamRunner:
         else:
             state = RunState(self.config_hash)
             self._bind_loggers(state)
+            state.extra["untrained_classes"] = self._episode_classes()
             state.untrained = self._evaluate()
             state.extra["seconds"] = 0.0
             run_state.save_atomic(run_state.capture(self.strategy, state, NOT_SAVED), self.run_dir)
@@ -137,6 +140,7 @@ class StreamRunner:
         for index in range(state.position, total):
             start = time.perf_counter()
             self.strategy.train(self.train_stream[index])
+            state.extra.setdefault("classes", []).append(self._episode_classes())
             row = self._evaluate()
             state.rows.append(row)
             state.extra.setdefault("metrics", []).append(self._other_metric_results())
@@ -159,6 +163,13 @@ class StreamRunner:
         self.strategy.eval(self.test_stream)
         stream = self.test_stream.name
         return [self.metric.results[(stream, j)] for j in range(len(self.test_stream))]
+
+    def _episode_classes(self) -> int | None:
+        """``N`` of the evaluation episodes about to be drawn (the episode plugin's)."""
+        for plugin in self.strategy.plugins:
+            if isinstance(plugin, MANNEpisodePlugin):
+                return plugin.num_classes
+        return None
 
     def _other_metric_results(self) -> dict[str, Any]:
         """Results of the evaluator's other episode metrics that keep ``results`` (proactive
@@ -192,6 +203,8 @@ class StreamRunner:
             [clean(state.untrained[j][k]) for j in range(len(state.untrained))]
             for k in range(presentations)
         ] if state.untrained else []  # fmt: skip
+        classes = state.extra.get("classes", [])  # a run saved before N was recorded: None
+        classes = [None] * (len(state.rows) - len(classes)) + classes[: len(state.rows)]
         results: dict[str, Any] = {
             "experiences": self.experience_names(),
             "accuracy_matrix": by_presentation[1] if presentations > 1 else [],
@@ -199,6 +212,8 @@ class StreamRunner:
             "untrained_accuracy_by_presentation": untrained,
             **transfer_summary(by_presentation, untrained or None),
             "metrics_after_each_experience": state.extra.get("metrics", []),
+            "eval_num_classes": classes,
+            "untrained_eval_num_classes": state.extra.get("untrained_classes"),
             "run": {
                 "experiences_done": state.position,
                 "experiences_total": len(self.train_stream),
@@ -208,6 +223,6 @@ class StreamRunner:
                 "config_hash": self.config_hash,
             },
         }
-        (self.run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (self.run_dir / "results.json").write_text(dumps(results))
         (self.run_dir / "results.md").write_text(markdown_matrix(results) + "\n")
         return results

@@ -1,8 +1,8 @@
 """Checks of a stock Avalanche strategy's settings that Avalanche does not make itself.
 
 Avalanche runs ``train_epochs=0`` without a word and fails inside a DataLoader for a
-minibatch size below 1; strategies that feed the model raw images (EWC, LwF, GEM, AGEM)
-fail after the first experience; a CUDA device on a machine without one fails in a
+minibatch size below 1; strategies and plugins that feed the model raw images (EWC, LwF,
+GEM, AGEM, MAS) fail, some only after the first experience; a CUDA device on a machine without one fails in a
 PyTorch call. ``mann-continual`` checks the configuration before the run
 folder is written; :class:`~continual.plugin.MANNEpisodePlugin` checks the strategy when
 training starts, for Python use.
@@ -10,6 +10,9 @@ training starts, for Python use.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import suppress
+from importlib import import_module
 from typing import Any
 
 import torch
@@ -34,19 +37,60 @@ def check_strategy_sizes(strategy: Any, names: tuple[str, ...]) -> None:
 
 
 #: Stock strategies that feed the model raw images outside the plugin's episode loader
-#: (EWC's importance pass, LwF's distillation targets, the gradient-episodic memories of
-#: GEM and AGEM): with a MANN they fail, after the first experience.
-UNSUPPORTED_STRATEGIES = frozenset({"EWC", "LwF", "GEM", "AGEM"})
+#: (EWC's and MAS's importance passes, LwF's distillation targets, the gradient-episodic
+#: memories of GEM and AGEM): with a MANN they fail, some only after the first experience.
+UNSUPPORTED_STRATEGIES = frozenset({"EWC", "LwF", "GEM", "AGEM", "MAS"})
+
+#: The plugins behind them, refused the same way when given on their own (``--plugins+``).
+UNSUPPORTED_PLUGINS = frozenset({"EWCPlugin", "LwFPlugin", "GEMPlugin", "AGEMPlugin", "MASPlugin"})
+
+_FIX = "Use Naive, Replay or Cumulative and plugins that do not call the model themselves"
 
 
-def check_strategy_supported(name: str) -> None:
-    """A clear error for a stock strategy known not to work on episodes."""
-    if name.rsplit(".", 1)[-1] in UNSUPPORTED_STRATEGIES:
+def class_names(target: str | type) -> list[str]:
+    """Names of ``target`` and its base classes (``target``: a class, or a ``class_path``
+    that is imported if it can be; otherwise its last dotted part alone)."""
+    if isinstance(target, str):
+        module, _, name = target.rpartition(".")
+        with suppress(ImportError):
+            target = getattr(import_module(module), name) if module else target
+        if isinstance(target, str):
+            return [target.rsplit(".", 1)[-1]]
+    return [cls.__name__ for cls in getattr(target, "__mro__", (target,))]
+
+
+def check_strategy_supported(strategy: str | type) -> None:
+    """A clear error for a stock strategy (a class, its name or ``class_path``; subclasses
+    included) known not to work on episodes."""
+    bad = next((n for n in class_names(strategy) if n in UNSUPPORTED_STRATEGIES), None)
+    if bad is not None:
+        name = strategy if isinstance(strategy, str) else strategy.__name__
         raise ValueError(
             f"The strategy {name} does not work with MANNEpisodePlugin: it passes the "
-            "experience's raw images to the model through its own data loader, not as "
-            "episodes. Use Naive, Replay or Cumulative (docs/continual.md), or add a plugin."
+            f"experience's raw images to the model through its own data loader, not as "
+            f"episodes ({bad}). {_FIX} (docs/continual.md)."
         )
+
+
+def check_plugins_supported(plugins: Iterable[Any]) -> None:
+    """A clear error for a plugin (e.g. ``LwFPlugin``, ``MASPlugin``) known to feed the model
+    raw images outside the episodes; the strategy wrappers of :data:`UNSUPPORTED_STRATEGIES`
+    add these plugins themselves."""
+    for plugin in plugins:
+        names = class_names(type(plugin))
+        bad = next((n for n in names if n in UNSUPPORTED_PLUGINS), None)
+        if bad is not None:
+            raise ValueError(
+                f"The plugin {names[0]} does not work with MANNEpisodePlugin: it passes the "
+                f"experience's raw images (or model outputs on them) to the model outside the "
+                f"episodes ({bad}). Remove it from the plugins; {_FIX} (docs/continual.md)."
+            )
+
+
+def check_supported(strategy: str | type, plugins: Iterable[Any]) -> None:
+    """:func:`check_strategy_supported` and :func:`check_plugins_supported` together."""
+    check_strategy_supported(strategy)
+    check_plugins_supported(plugins)
 
 
 def check_run_options(cfg: Namespace) -> None:

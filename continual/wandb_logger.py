@@ -17,7 +17,9 @@ replaces what does not work with the installed wandb, without forking Avalanche:
   and the last step are kept there (so in ``checkpoint.pt``), and a resumed stream run continues
   the same W&B run (``resume="allow"``) after the last step it logged. The last step is also
   written to ``wandb-run.json`` in the run folder after every row, so steps logged after the
-  last checkpoint (before a kill) are not reused.
+  last checkpoint (before a kill) are not reused. W&B writes rows through its background
+  service in batches, so a ``kill -9`` can lose the last rows from the offline file: they
+  stay a gap in the W&B run (docs/interference.md, "Resume").
 
 Offline by default (``mode`` ``None`` means ``$WANDB_MODE``, else ``offline``; no account
 needed, ``wandb sync <run_dir>/wandb/offline-run-*`` uploads later). Add it in YAML::

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+import torch
+from avalanche.benchmarks.scenarios.deprecated.generators import nc_benchmark
+from torch.utils.data import TensorDataset
 
 from continual import OmniglotAlphabetStream
 
@@ -33,3 +39,20 @@ def fresh_wandb_service():
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is None:
         wandb.teardown()
+
+
+def make_tensor_benchmark(experiences: int = 3, classes: int = 5, images: int = 4) -> Any:
+    """``experiences`` experiences of ``classes`` classes of ``images`` random 20x20 images
+    each (the same data as train and test stream): no Omniglot needed, built in milliseconds."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(experiences * classes).repeat_interleave(images)
+    data = torch.rand(labels.numel(), 1, 20, 20, generator=generator)
+    dataset = TensorDataset(data, labels)
+    dataset.targets = labels
+    return nc_benchmark(dataset, dataset, n_experiences=experiences, task_labels=False, seed=0)
+
+
+@pytest.fixture
+def tensor_benchmark() -> Callable[..., Any]:
+    """:func:`make_tensor_benchmark`, to call with the sizes a test needs."""
+    return make_tensor_benchmark

@@ -89,6 +89,22 @@ def test_threshold_schedule_grows_after_evaluations(bench, one_thread) -> None:
     assert episodes.num_classes == 6
 
 
+def test_an_untrained_evaluation_does_not_move_the_curriculum(bench, one_thread, tmp_path) -> None:
+    from continual import PresentationAccuracy
+    from continual.runner import StreamRunner
+
+    schedule = ThresholdSchedule(start_classes=3, max_classes=6, increment=2, threshold=0.0)
+    metric = PresentationAccuracy(train=False)
+    strategy, episodes, _ = _strategy(
+        _model(6), CurriculumPlugin(schedule), train_batches=1, metrics=[metric]
+    )
+    strategy.eval(bench.test_stream[0])  # before any training: any accuracy passes 0 ...
+    assert episodes.num_classes == 3 and schedule.num_classes == 3  # ... but is not counted
+    results = StreamRunner(bench, strategy, metric, tmp_path, "h", log=lambda line: None).run()
+    assert results["untrained_eval_num_classes"] == 3
+    assert results["eval_num_classes"] == [3, 5]  # each row's N; it grows after row 0
+
+
 def test_clear_errors(bench, one_thread) -> None:
     too_many = CurriculumPlugin(StepSchedule(start_classes=3, max_classes=7, every_n_steps=2))
     strategy, _, _ = _strategy(_model(7), too_many)

@@ -15,13 +15,14 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from continual import EpisodicMANN, MANNEpisodePlugin, PresentationAccuracy
+from continual.curriculum_plugin import CurriculumMANN
 from continual.interference_metrics import (
     MemoryStatisticsMetric,
     ProactiveInterference,
     episode_plugin,
     minibatch_episodes,
 )
-from mann_lightning import MANN
+from mann_lightning import MANN, LRUAMemory
 from mann_lightning.memory_stats import trace_statistics
 
 
@@ -106,6 +107,22 @@ def test_memory_statistics_are_episode_means(bench, one_thread) -> None:
         assert emitted[f"MemoryStats_Exp/eval_phase/test_stream/Exp001/{name}"] == result[name]
     assert 0.0 <= result["slots_written"] <= 1.0
     assert 0.0 < result["usage_entropy"] <= math.log(16) + 1e-6  # 16 slots
+
+
+def test_curriculum_model_episodes_are_padded_to_its_label_width(bench, one_thread) -> None:
+    torch.manual_seed(0)
+    mann = MANN(400, 7, memory=LRUAMemory(16, 8, num_reads=1), controller_size=16)
+    presentation = PresentationAccuracy(train=False)
+    interference = ProactiveInterference(ks=(0, 1), num_batches=None)
+    stats = MemoryStatisticsMetric()
+    strategy, recorded = _strategy(CurriculumMANN(mann), presentation, interference, stats)
+    strategy.eval(bench.test_stream[0])  # 5-way episodes, 5 label columns; the MANN takes 7
+    assert all(batch.prev_labels.shape[-1] == 7 for batch in recorded)
+    torch.testing.assert_close(
+        torch.tensor(interference.results[("test", 0)][0]),
+        torch.tensor(presentation.results[("test", 0)]), equal_nan=True,
+    )  # fmt: skip
+    assert 0.0 <= stats.results[("test", 0)]["slots_written"] <= 1.0
 
 
 def test_needs_the_episode_plugin() -> None:
