@@ -32,7 +32,11 @@ from .errors import UserError, is_user_error
 from .guards import NonFiniteGuard
 from .module import MANNModule
 from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint
-from .settings_checks import check_evaluation_data, check_trainer_settings
+from .settings_checks import (
+    check_evaluation_data,
+    check_trainer_settings,
+    optimizer_option_message,
+)
 from .threads import apply_threads
 
 #: ``--ckpt_path`` values Lightning resolves itself.
@@ -74,6 +78,17 @@ class MANNCLI(LightningCLI):
             )
         return parser
 
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        """Lightning's parsing; LightningCLI's ``optimizer``/``lr_scheduler`` are pointed to the
+        model's own settings (not accepted: the module builds its optimiser)."""
+        try:
+            super().parse_arguments(parser, args)
+        except Exception as error:
+            message = optimizer_option_message(str(error))
+            if message is None:
+                raise
+            raise UserError(message) from error
+
     def _parse_ckpt_path(self) -> None:
         """Check an explicit ``--ckpt_path`` before Lightning merges its hparams in."""
         subcommand = self.config.get("subcommand")
@@ -112,6 +127,28 @@ class MANNCLI(LightningCLI):
         except ValueError as error:
             raise UserError(str(error)) from error
         check_trainer_settings(config, self.subcommand)
+        self._instantiate()
+        if self._merge_named_checkpoint():
+            self._set_seed()  # as with the file given: one instantiation after seeding
+            self._instantiate()
+
+    def _merge_named_checkpoint(self) -> bool:
+        """Replace ``--ckpt_path last``/``best`` by its file and merge its hparams, as Lightning
+        does for a file only; the caller then rebuilds model and trainer from the merged config
+        (saved as ``config.yaml``). ``False``: not named, or ``fit`` with no checkpoint yet."""
+        config = self.config[self.subcommand]
+        if config.get("ckpt_path") not in ("last", "best"):
+            return False
+        path = resolve_named_checkpoint(config.ckpt_path, self.trainer, self.subcommand == "fit")
+        if path is None:
+            return False
+        config["ckpt_path"] = str(path)
+        self._parse_ckpt_path()
+        vars(self).pop("config_dump", None)  # the models' hparams come from a fresh dump
+        return True
+
+    def _instantiate(self) -> None:
+        """Lightning's instantiation; a task mismatch with the checkpoint is worded."""
         try:
             super().instantiate_classes()
         except Exception as error:
@@ -135,13 +172,7 @@ class MANNCLI(LightningCLI):
         check_writable(folders)
         install_atomic_io(trainer)
         config = self.config_init[subcommand]
-        ckpt_path = config.get("ckpt_path")
-        if ckpt_path in ("last", "best"):
-            ckpt_path = resolve_named_checkpoint(ckpt_path, trainer, fitting=subcommand == "fit")
-            if ckpt_path is not None and subcommand != "fit":
-                config["ckpt_path"] = ckpt_path
-            if ckpt_path is not None:
-                self._load_checkpoint(ckpt_path, self.config[subcommand])
+        ckpt_path = config.get("ckpt_path")  # last/best: resolved in instantiate_classes
         if self._checkpoint is not None:
             check_state_dict(ckpt_path, self._checkpoint, self.model)
         elif subcommand != "fit" and not ckpt_path:
@@ -201,6 +232,7 @@ def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True) 
         subclass_mode_model=True,
         subclass_mode_data=True,
         seed_everything_default=0,
+        auto_configure_optimizers=False,  # the module's own settings (lr, lr_schedule, ...)
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"default_root_dir": "runs"},
         parser_kwargs=_parser_kwargs(),

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 from lightning import LightningModule
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
 from .compilation import CompileChoice, auto_compile_mode, check_compile_mode
@@ -25,7 +25,7 @@ from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
 from .optimisation import build_optimizer, check_settings, check_trainer_clip
-from .persistence import MemoryCarry, WipePolicy, resolve_wipe
+from .persistence import MemoryCarry, WipePolicy, gather_carried, own_carried, resolve_wipe
 from .results_output import ResultsOutput
 from .run_clock import checkpoint_clock
 from .specs import spec_of
@@ -191,17 +191,23 @@ class MANNModule(ResultsOutput, LightningModule):
         self.carry.new_experience()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the carried memory, so a resumed run continues from it."""
-        checkpoint["carried_memory"] = self.carry.state_dict()
+        """Store the carried memory (under DDP: every process's), so a resumed run continues
+        from it. Lightning calls this on every rank, as the gathering needs."""
+        checkpoint["carried_memory"] = own = self.carry.state_dict()
+        gathers = self._trainer is not None and self.carry.carries  # "episode": nothing to keep
+        if (ranks := gather_carried(own, self.trainer.world_size if gathers else 1)) is not None:
+            checkpoint["carried_memory_ranks"] = ranks
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the carried memory of :meth:`on_save_checkpoint` (older checkpoints: none);
-        keep the checkpoint's step and training clock for the test results."""
+        """Restore this process's carried memory of :meth:`on_save_checkpoint` (older
+        checkpoints: none); keep the checkpoint's step and training clock for the results."""
         self.loaded_checkpoint = {"global_step": checkpoint.get("global_step")}
         self.loaded_checkpoint.update(checkpoint_clock(checkpoint))
-        if "carried_memory" in checkpoint:
-            saved = dict(checkpoint["carried_memory"])
-            saved.pop("wipe", None)  # the policy comes from this run's configuration
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        saved, warning = own_carried(checkpoint, self.global_rank, world_size)
+        if warning and self.carry.carries:
+            rank_zero_warn(warning)
+        if saved is not None:  # its "wipe" is ignored: the policy is this run's configuration
             self.carry.load_state_dict(saved)
 
     def log_train_metrics(self, outputs: Tensor, batch: Any) -> None:

@@ -14,7 +14,9 @@ serves ``mann fit`` (:class:`~mann_lightning.module.MANNModule`) and the continu
 The carried state is detached (no gradient flows between batches) and is part of every
 checkpoint: :meth:`MemoryCarry.state_dict` stores its tensors as a flat list, so loading needs
 no pickled classes, and :meth:`MemoryCarry.load_state_dict` rebuilds the nested state on the
-next :meth:`MemoryCarry.initial` from the model's own ``initial_state`` as a template.
+next :meth:`MemoryCarry.initial` from the model's own ``initial_state`` as a template. Under
+DDP every process carries its own state (its own batches): :func:`gather_carried` collects
+them all for the checkpoint and :func:`own_carried` gives each resuming process its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, get_args
 
+import torch.distributed as dist
 from torch import Tensor
 
 from .model import map_state
@@ -172,6 +175,54 @@ class MemoryCarry:
         self._pending = None
         if state.get("batch_size", 0) and state.get("leaves"):
             self._pending = {"batch_size": int(state["batch_size"]), "leaves": state["leaves"]}
+
+
+def gather_carried(own: dict[str, Any], world_size: int) -> list[dict[str, Any]] | None:
+    """Every process's :meth:`MemoryCarry.state_dict` in rank order (tensors on the CPU).
+
+    Collective: every process must call it (Lightning runs ``on_save_checkpoint`` on all
+    ranks). ``None`` for a single process or without an initialised process group.
+    """
+    if world_size <= 1 or not dist.is_available() or not dist.is_initialized():
+        return None
+    leaves = [None if leaf is None else leaf.detach().cpu() for leaf in own.get("leaves", [])]
+    gathered: list[Any] = [None] * world_size
+    dist.all_gather_object(gathered, {**own, "leaves": leaves})
+    return gathered
+
+
+def own_carried(checkpoint: dict[str, Any], rank: int, world_size: int) -> tuple[Any, str | None]:
+    """The carried state this process resumes from, and a warning when it is not its own.
+
+    Args:
+        checkpoint: The loaded checkpoint (``carried_memory``, and ``carried_memory_ranks``
+            when written by several processes).
+        rank: This process's global rank.
+        world_size: The processes of this run.
+
+    Returns:
+        ``(state, warning)``: ``state`` is ``None`` for a checkpoint without carried memory
+        or a rank the checkpoint has no state for (it starts empty).
+    """
+    saved = checkpoint.get("carried_memory_ranks")
+    if saved is None:
+        state = checkpoint.get("carried_memory")
+        carried = bool(state and state.get("batch_size"))
+        if world_size > 1 and carried:
+            return state, (
+                f"The checkpoint's carried memory comes from one process; all {world_size} "
+                "processes of this run continue from it. Resume with the number of processes "
+                "that wrote it for an exact continuation."
+            )
+        return state, None
+    if len(saved) == world_size:
+        return saved[rank], None
+    return (saved[rank] if rank < len(saved) else None), (
+        f"The checkpoint holds the carried memory of {len(saved)} processes, this run has "
+        f"{world_size}: each process continues from the memory of the same rank (if any, else "
+        "an empty one). Resume with --trainer.devices/num_nodes as when it was written for an "
+        "exact continuation."
+    )
 
 
 def carried_batch_size(state: Any) -> int:

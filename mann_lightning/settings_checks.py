@@ -7,6 +7,7 @@ so a setting that cannot do what the user asked for ends ``mann`` with one line
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lightning import LightningDataModule, Trainer
@@ -16,6 +17,11 @@ from .errors import UserError
 
 #: The data-module attribute that holds the batches each evaluating subcommand runs.
 EVALUATION_BATCHES = {"validate": "val_batches", "test": "test_batches", "predict": "test_batches"}
+#: LightningCLI's own optimiser options, which ``mann`` does not take (the module builds its
+#: optimiser): ``--optimizer ...`` on the command line, ``optimizer:`` in a config.
+_OPTIMIZER_OPTION = re.compile(
+    r"(?:unrecognized arguments:.*?--|does not accept option ')(optimizer|lr_scheduler)(?=[\s.'=]|$)"
+)
 
 
 def check_trainer_settings(config: Any, subcommand: str | None = None) -> None:
@@ -40,6 +46,31 @@ def check_trainer_settings(config: Any, subcommand: str | None = None) -> None:
         raise UserError(
             f"--trainer.accumulate_grad_batches must be >= 1 (1: no accumulation), got {accumulate}."
         )
+
+
+def optimizer_option_message(parser_message: str) -> str | None:
+    """What to use instead, when the parser refused LightningCLI's ``optimizer``/``lr_scheduler``.
+
+    ``mann`` builds the optimiser and its schedule from the model's settings (recorded in
+    ``hparams.yaml`` and the checkpoint), so it does not accept Lightning's top-level
+    ``optimizer:`` / ``lr_scheduler:`` (``--optimizer``, ``--lr_scheduler``).
+
+    Args:
+        parser_message: The parser's error (e.g. ``unrecognized arguments: --optimizer ...``).
+
+    Returns:
+        The message to show, or ``None`` when the error is about something else.
+    """
+    found = _OPTIMIZER_OPTION.search(parser_message)
+    if found is None:
+        return None
+    return (
+        f"{found.group(1)} (--{found.group(1)} or '{found.group(1)}:' in a config) is not a "
+        "setting of mann: the model builds its own optimiser and schedule. Use "
+        "--model.init_args.optimizer (adam or rmsprop), --model.init_args.lr, "
+        "--model.init_args.weight_decay, --model.init_args.lr_schedule (constant or cosine) "
+        "and --model.init_args.warmup_steps (in a config: under model.init_args)."
+    )
 
 
 def check_evaluation_data(

@@ -9,7 +9,7 @@ import pytest
 from mann_lightning.cli import main
 from mann_lightning.errors import UserError
 from mann_lightning.memory import Memory
-from mann_lightning.settings_checks import check_trainer_settings
+from mann_lightning.settings_checks import check_trainer_settings, optimizer_option_message
 from mann_lightning.specs import from_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,3 +45,42 @@ def test_no_validation_warns_that_best_is_never_saved(
         main(args)
     checkpoints = tmp_path / "runs" / "demo" / "checkpoints"
     assert (checkpoints / "last.ckpt").is_file() and not (checkpoints / "best.ckpt").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (["--optimizer", "torch.optim.SGD", "--optimizer.lr", "0.1"], "optimizer"),
+        (["--lr_scheduler", "torch.optim.lr_scheduler.StepLR"], "lr_scheduler"),
+        (["--config", "sched.yaml"], "lr_scheduler"),
+    ],
+)
+def test_lightnings_optimizer_options_point_to_the_models(
+    tmp_path: Path, given: list[str], named: str
+) -> None:
+    """LightningCLI's ``optimizer``/``lr_scheduler`` were taken, then ignored (a scheduler
+    alone) or used while hparams.yaml recorded the model's optimiser."""
+    from helpers.mann_runs import error_message, mann_in_process
+
+    (tmp_path / "sched.yaml").write_text(
+        "lr_scheduler:\n  class_path: torch.optim.lr_scheduler.StepLR\n"
+    )
+    message = error_message(mann_in_process("fit", *DEMO, *given, cwd=tmp_path))
+    assert message.startswith(f"mann: error: {named} (--{named} or '{named}:' in a config)")
+    assert "--model.init_args.lr," in message and "--model.init_args.lr_schedule" in message
+
+
+def test_print_config_offers_no_lightning_optimizer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["fit", *DEMO, "--print_config"])
+    printed = capsys.readouterr().out
+    assert "\nmodel:" in printed
+    assert "\noptimizer:" not in printed and "\nlr_scheduler:" not in printed
+
+
+def test_the_models_optimizer_setting_keeps_its_own_message() -> None:
+    assert optimizer_option_message("unrecognized arguments: --optimizer x") is not None
+    told = "--model.init_args.optimizer: Expected a Literal['adam', 'rmsprop']. Got value: sgd"
+    assert optimizer_option_message(told) is None
