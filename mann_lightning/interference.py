@@ -14,7 +14,6 @@ preloading passes plus one evaluated pass per ``k``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch import Tensor
 from .data.episodes import EpisodeBatch
 from .interference_figure import draw_interference
 from .metrics import InstanceAccuracy
+from .strict_json import dumps
 
 #: The numbers of pre-loading episodes of docs/interference.md.
 DEFAULT_KS: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32)
@@ -193,7 +193,7 @@ class ProactiveInterferenceCallback(Callback):
         path = Path(pl_module.results_dir()) / self.filename  # type: ignore[attr-defined]
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"ks": sorted(set(self.ks)), "evaluations": self.evaluations}
-        path.write_text(json.dumps(payload, indent=2) + "\n")
+        path.write_text(dumps(payload))
         png = draw_interference(self.evaluations, path.with_suffix(".png"))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

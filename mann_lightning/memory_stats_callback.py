@@ -11,7 +11,6 @@ global step and appended to ``<log dir>/memory_stats.json``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from .memory_stats import MemoryStatistics, trace_statistics
+from .strict_json import dumps
 
 STATISTICS: tuple[str, ...] = MemoryStatistics._fields
 
@@ -100,7 +100,7 @@ class MemoryStatisticsCallback(Callback):
         path = Path(pl_module.results_dir()) / self.filename  # type: ignore[attr-defined]
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"threshold": self.threshold, "lag": self.lag, "evaluations": self.evaluations}
-        path.write_text(json.dumps(payload, indent=2) + "\n")
+        path.write_text(dumps(payload))
 
     def state_dict(self) -> dict[str, Any]:
         return {"evaluations": self.evaluations}

@@ -7,11 +7,12 @@ figure and analysis callbacks write next to it through :meth:`ResultsOutput.resu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.utilities import rank_zero_info
+
+from .strict_json import dumps
 
 if TYPE_CHECKING:
     from lightning import Trainer
@@ -52,7 +53,7 @@ class ResultsOutput:
             return None
         folder = self.results_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+        (folder / f"{name}.json").write_text(dumps(payload))
         (folder / f"{name}.md").write_text(markdown + "\n")
         rank_zero_info(f"\n{markdown}\n\nwritten to {folder / name}.json and .md")
         return folder

@@ -9,7 +9,6 @@ next to the run's logs; with a ``WandbLogger`` the figure is also logged as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from .retention import Revisit, binding_retention
 from .retention_bins import BindingRetention, RetentionBin
+from .strict_json import dumps
 
 
 class BindingRetentionCallback(Callback):
@@ -101,7 +101,7 @@ class BindingRetentionCallback(Callback):
         folder = Path(pl_module.results_dir())  # type: ignore[attr-defined]
         folder.mkdir(parents=True, exist_ok=True)
         json_path = folder / f"{self.filename}.json"
-        json_path.write_text(json.dumps({"evaluations": self.evaluations}, indent=2) + "\n")
+        json_path.write_text(dumps({"evaluations": self.evaluations}))
         png = draw_retention(result, folder / f"{self.filename}.png")
         acc = result.accuracy
         rank_zero_info(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import logging
 import sys
 import time
@@ -32,6 +31,7 @@ from mann_lightning.metrics import InstanceAccuracy, markdown_table, paper_table
 from mann_lightning.preflight import check_writable
 from mann_lightning.specs import unknown_keys
 
+from ..strict_json import dumps
 from .autoencoder import get_autoencoder
 
 MODEL_NAMES = {"pixels": "kNN (raw pixels)", "autoencoder": "kNN (autoencoder features)"}
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     markdown = f"{table}\n\n95% CI (bootstrap over {payload['episodes']} episodes): {intervals}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "test_results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (out / "test_results.json").write_text(dumps(payload))
     (out / "test_results.md").write_text(markdown + "\n")
     print(f"{markdown}\n\nwritten to {out / 'test_results.json'} and .md")
     return 0

@@ -152,7 +152,18 @@ class EpisodeDataModule(L.LightningDataModule):
         if stage == "train":
             return range(self.train_batches_per_epoch)
         rank, world = self.rank_and_world()
-        return range(rank, self.val_batches if stage == "val" else self.test_batches, world)
+        batches, option = (
+            (self.val_batches, "val_batches") if stage == "val" else
+            (self.test_batches, "test_batches")
+        )  # fmt: skip
+        if 0 < batches < world:
+            raise ValueError(
+                f"{type(self).__name__}: {option}={batches} cannot be shared out among {world} "
+                f"processes (each evaluates whole batches, and one would get none); set "
+                f"--data.init_args.{option} to {world} or more (a multiple of {world} shares "
+                "them evenly)."
+            )
+        return range(rank, batches, world)
 
     def train_dataloader(self) -> EpisodeStream:
         """Training batches, continuing the stream from :attr:`train_batches_drawn`."""

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..strict_json import dumps
 from .metrics import loglik_table
 from .module import GP_ROW
 from .plots import plot_loglik_per_step
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         payload = {"runs": [r["source"] for r in results], "per_step": rows}
-        (args.out / "comparison.json").write_text(json.dumps(payload, indent=2) + "\n")
+        (args.out / "comparison.json").write_text(dumps(payload))
         (args.out / "comparison.md").write_text(table + "\n")
         x_dims = {r.get("x_dim") for r in results}
         title = f"GP regression, {x_dims.pop()}D inputs" if len(x_dims) == 1 else "GP regression"

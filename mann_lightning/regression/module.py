@@ -126,7 +126,8 @@ class MANNRegressor(MANNModule):
         rows = {self.model_name: trim(self.model_ll[stage].compute())}
         if self.prior is not None:
             rows[GP_ROW] = trim(self.gp_ll[stage].compute())
-        episodes = int(self.model_ll[stage].count[0].item())
+        with self.model_ll[stage].sync_context():  # episodes summed over all processes
+            episodes = int(self.model_ll[stage].count[0].item())
         for metric in (self.model_ll[stage], self.gp_ll[stage]):
             metric.reset()
         if not rows[self.model_name]:

@@ -154,6 +154,16 @@ def test_ranks_draw_different_training_and_disjoint_evaluation(data_dir: Path) -
     assert not torch.equal(modules[0].batch("train", 0).inputs, modules[1].batch("train", 0).inputs)
 
 
+def test_fewer_evaluation_batches_than_processes_is_a_clear_error(data_dir: Path) -> None:
+    module = _module(data_dir, val_batches=1, test_batches=0)
+    module.trainer = SimpleNamespace(  # type: ignore[assignment]
+        global_rank=1, world_size=2, strategy=SimpleNamespace(root_device=torch.device("cpu"))
+    )
+    with pytest.raises(ValueError, match=r"val_batches=1 cannot be shared out among 2 proc.*2 or"):
+        len(module.val_dataloader())
+    assert len(module.test_dataloader()) == 0  # none asked for: nothing to share
+
+
 class _Recorder(L.LightningModule):
     def __init__(self) -> None:
         super().__init__()

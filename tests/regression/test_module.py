@@ -127,3 +127,28 @@ def test_longer_training_approaches_the_gp(tmp_path: Path) -> None:
     before, after = _train_and_compare(tmp_path, steps=600)
     # observed: about -1.49 -> -0.99 (the exact GP: -0.21)
     assert after > before + 0.35, (before, after)
+
+
+def test_test_report_counts_the_episodes_of_every_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under DDP the episode count is read from the synced metric state: a second process
+    with as many episodes is faked by a sync that doubles the count (compute() restores the
+    local state, so the count must be read inside ``sync_context``)."""
+    from contextlib import contextmanager
+
+    from mann_lightning.regression.metrics import StepLogLikelihood
+
+    @contextmanager
+    def doubled(self: StepLogLikelihood, *args: object, **kwargs: object):
+        local = self.count
+        self.count = 2 * local
+        try:
+            yield
+        finally:
+            self.count = local
+
+    monkeypatch.setattr(StepLogLikelihood, "sync_context", doubled)
+    data = GPEpisodes(batch_size=4, episode_length=9, test_batches=2)
+    _trainer(tmp_path).test(_small(data), datamodule=data)
+    assert json.loads((tmp_path / "test_results.json").read_text())["episodes"] == 16
