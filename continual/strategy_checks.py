@@ -2,8 +2,8 @@
 
 Avalanche runs ``train_epochs=0`` without a word and fails inside a DataLoader for a
 minibatch size below 1; strategies and plugins that feed the model raw images (EWC, LwF,
-GEM, AGEM, MAS) fail, some only after the first experience; a CUDA device on a machine without one fails in a
-PyTorch call. ``mann-continual`` checks the configuration before the run
+GEM, AGEM, MAS) fail, some only after the first experience; a CUDA device on a machine
+without one fails in a PyTorch call. ``mann-continual`` checks the configuration before the run
 folder is written; :class:`~continual.plugin.MANNEpisodePlugin` checks the strategy when
 training starts, for Python use.
 """
@@ -52,7 +52,7 @@ def class_names(target: str | type) -> list[str]:
     that is imported if it can be; otherwise its last dotted part alone)."""
     if isinstance(target, str):
         module, _, name = target.rpartition(".")
-        with suppress(ImportError):
+        with suppress(ImportError, AttributeError):
             target = getattr(import_module(module), name) if module else target
         if isinstance(target, str):
             return [target.rsplit(".", 1)[-1]]

@@ -31,6 +31,7 @@ def test_subclasses_and_plugins_are_refused_too() -> None:
             check_plugins_supported([plugin])
     check_supported(Naive, [ReplayPlugin(10)])  # fine
     check_supported("avalanche.training.Replay", [])  # fine
+    check_supported("avalanche.training.NoSuchStrategy", [])  # left to the class_path check
 
 
 def test_the_command_refuses_them_in_one_line_before_the_run_folder(
