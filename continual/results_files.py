@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from mann_lightning.strict_json import finite_or_none
 
 
 def markdown_matrix(results: dict[str, Any]) -> str:
@@ -45,8 +46,8 @@ def jsonable(value: Any) -> Any:
 
 
 def clean(value: float) -> float | None:
-    """JSON has no NaN: a presentation never reached is ``None``."""
-    return None if value is None or math.isnan(value) else float(value)
+    """JSON has no NaN: a presentation never reached is ``None`` (as is an infinite value)."""
+    return None if value is None else finite_or_none(float(value))
 
 
 def commit() -> str | None:

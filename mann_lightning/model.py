@@ -159,15 +159,23 @@ class MANN(nn.Module):
         state: MANNState | None,
         keep_memory_states: bool,
     ) -> tuple[Tensor, MANNState, list[Any]]:
-        check_inputs(self, inputs, prev_labels)
-        if state is None:
-            state = self.initial_state(inputs.shape[0], inputs.device, inputs.dtype)
-        projected = self.controller.project_inputs(torch.cat([inputs, prev_labels], dim=-1))
+        projected, state = _projected(self, inputs, prev_labels, state)
         step = _time_step
         if self.compile_mode == "step" and torch.is_grad_enabled():
             step = compiled(self, "step", _time_step)
         logits, state, memory_states, _ = _loop(self, projected, state, step, keep_memory_states)
         return logits, state, memory_states
+
+
+def _projected(
+    model: MANN, inputs: Tensor, prev_labels: Tensor, state: MANNState | None
+) -> tuple[Tensor, MANNState]:
+    """Checked inputs' projection of all steps ``[batch, time, gates]`` and the start state
+    (fresh if None)."""
+    check_inputs(model, inputs, prev_labels)
+    if state is None:
+        state = model.initial_state(inputs.shape[0], inputs.device, inputs.dtype)
+    return model.controller.project_inputs(torch.cat([inputs, prev_labels], dim=-1)), state
 
 
 def _loop(
@@ -252,12 +260,8 @@ def _deferred_episode(
     """The compiled episode with the recurrent weight's gradient formed once, after the
     loop (:mod:`~mann_lightning.deferred_weight_grad`): the input projection and its tap
     run eagerly, the loop compiled."""
-    check_inputs(model, inputs, prev_labels)
-    if state is None:
-        state = model.initial_state(inputs.shape[0], inputs.device, inputs.dtype)
-    controller = model.controller
-    projected = controller.project_inputs(torch.cat([inputs, prev_labels], dim=-1))
-    projected, slot = tap(projected, controller.recurrent_weight)
+    projected, state = _projected(model, inputs, prev_labels, state)
+    projected, slot = tap(projected, model.controller.recurrent_weight)
     logits, state, recurrent = compiled(model, "episode", _deferred_loop)(model, projected, state)
     slot.record(recurrent)
     return logits, state
