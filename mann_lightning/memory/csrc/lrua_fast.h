@@ -70,6 +70,7 @@ void forward_fast(const ForwardArgs<T>& a) {
       for (int64_t h = 0; h < H; ++h) softmax(s + h * N, wr + h * N, N);  // eq. 3
       V<T> acc[H][NV] = {};  // eq. 4
       for (int64_t n = 0; n < N; ++n) {
+        if (b + 1 < end) prefetch(m0 + (N + n) * W, W);  // the next element's M_{t-1}
         const T a0 = wr[n], a1 = wr[N + n], a2 = wr[2 * N + n], a3 = wr[3 * N + n];
         for (int64_t j = 0; j < NV; ++j) {
           const V<T> r = vload<T>(m + n * W + j * L);
@@ -98,6 +99,14 @@ void backward_fast(const BackwardArgs<T>& a) {
     for (int64_t b = begin; b < end; ++b) {
       const auto [k, g, r0, l, m, wr, wwb, s, mn, gr, grw, gwwin, gin, gko, ggo, gm, grwo, e] =
           BackwardEpisode<T>(a, b);
+      // The next element's saved tensors are asked for while this one computes: its
+      // weights now, its memory row by row in the first pass, the incoming gradient in the
+      // second.
+      const bool more = b + 1 < end;
+      if (more) {
+        for (const T* p : {s, wr, wwb, r0}) prefetch(p + H * N, H * N);
+        prefetch(mn + N, N);
+      }
       V<T> kv[H][NV], grv[H][NV], gk[H][NV] = {};
       T knorm[H], rowsum[H] = {}, gknorm[H] = {};
       for (int64_t h = 0; h < H; ++h) {
@@ -113,6 +122,7 @@ void backward_fast(const BackwardArgs<T>& a) {
       // vectors); then eq. 3's sum_n w g_w.
       V<T> part[H][L];
       const auto read_grads = [&](int64_t n, int64_t i) MANN_INLINE_LAMBDA {
+        if (more) prefetch(m + (N + n) * W, W);
         V<T> d0 = {}, d1 = {}, d2 = {}, d3 = {};
         for (int64_t j = 0; j < NV; ++j) {
           const V<T> r = vload<T>(m + n * W + j * L);
@@ -157,6 +167,7 @@ void backward_fast(const BackwardArgs<T>& a) {
         const T wn[H] = {wr[n], wr[N + n], wr[2 * N + n], wr[3 * N + n]};
         const T d[H] = {gdots[n], gdots[N + n], gdots[2 * N + n], gdots[3 * N + n]};
         const T w[H] = {wwb[n], wwb[N + n], wwb[2 * N + n], wwb[3 * N + n]};
+        if (more) prefetch(gin + (N + n) * W, W);
         V<T> e0 = {}, e1 = {}, e2 = {}, e3 = {};
         for (int64_t j = 0; j < NV; ++j) {
           const V<T> r = vload<T>(m + n * W + j * L);
