@@ -37,8 +37,7 @@ import torch
 from torch import Tensor
 from train_steps import Step, make_train_step, time_rounds
 
-from mann_lightning import compilation
-from mann_lightning import model as model_module
+from mann_lightning import compilation, episode_loop
 from mann_lightning.memory import LRUAMemory
 from mann_lightning.memory.lrua import least_used_weights_by_sort
 
@@ -104,7 +103,7 @@ def per_step_weight_grad(step: Step) -> Step:
     and all: the library's choice is made at each call)."""
 
     def run() -> None:
-        with mock.patch.object(model_module, "_defers_weight_grad", lambda controller: False):
+        with mock.patch.object(episode_loop, "defers_weight_grad", lambda controller: False):
             step()
 
     return run

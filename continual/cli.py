@@ -22,7 +22,6 @@ run is refused unless ``--restart true`` (which moves the old files aside first)
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import warnings
@@ -53,17 +52,13 @@ from .episodic_model import EpisodicMANN
 from .guards import NonFiniteLossGuard
 from .metrics import PresentationAccuracy
 from .plugin import MANNEpisodePlugin
-from .run_folder import prepare_run_dir
+from .run_folder import config_hash, default_run_dir, prepare_run_dir
 from .runner import StreamRunner
 from .strategy_checks import check_run_options, check_strategy_sizes, check_supported
 from .transfer_metric import TransferMetrics
 
 OptimizerCallable = Callable[[Iterable], torch.optim.Optimizer]
 StrategyCallable = Callable[[nn.Module, torch.optim.Optimizer, nn.Module], SupervisedTemplate]
-#: Options that steer the run but are not part of the experiment (not in the config hash).
-RUN_OPTIONS = (
-    "config", "run_dir", "restart", "print_config", "loggers", "__default_config__", "__path__",
-)  # fmt: skip
 
 
 def build_parser() -> ArgumentParser:
@@ -117,23 +112,6 @@ def build_parser() -> ArgumentParser:
 
 def _spec(class_path: str, **init_args: Any) -> Namespace:
     return Namespace(class_path=class_path, init_args=Namespace(**init_args))
-
-
-def config_hash(parser: ArgumentParser, cfg: Namespace) -> str:
-    """Hash of the experiment's configuration (run options such as ``run_dir`` excluded)."""
-    clean = cfg.clone()
-    for key in RUN_OPTIONS:
-        if key in clean:
-            del clean[key]
-    text = parser.dump(clean, skip_none=False, skip_validation=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def default_run_dir(cfg: Namespace) -> Path:
-    """``runs/<config file name>`` (``runs/mann-continual`` without a config file)."""
-    configs = cfg.get("config") or []
-    name = Path(str(configs[-1])).stem if configs else "mann-continual"
-    return Path("runs") / name
 
 
 def input_size_of(benchmark: Any, given: int | None) -> int:

@@ -1,4 +1,5 @@
-"""The run folder of ``mann-continual``: resume it, take it over, or refuse it.
+"""The run folder of ``mann-continual``: where it goes, the hash of the configuration it
+holds, and whether to resume it, take it over, or refuse it.
 
 A folder holding a run of the same configuration is resumed (:mod:`continual.runner`). One
 of another configuration is refused once it holds a finished experience (the user's
@@ -11,9 +12,11 @@ folder may hold the very config file the command was given).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import yaml
+from jsonargparse import ArgumentParser, Namespace
 
 from mann_lightning.checkpointing import move_aside
 from mann_lightning.errors import UserError
@@ -26,6 +29,28 @@ from . import run_state
 STARTED_RUN_FILES = frozenset({"config.yaml", "log.txt", "wandb", "wandb-run.json"})
 #: The first line of the ``config.yaml`` a run writes.
 WRITTEN_BY_RUN = "# Written by mann-continual: this run's full configuration (edit a copy).\n"
+
+#: Options that steer the run but are not part of the experiment (not in the config hash).
+RUN_OPTIONS = (
+    "config", "run_dir", "restart", "print_config", "loggers", "__default_config__", "__path__",
+)  # fmt: skip
+
+
+def config_hash(parser: ArgumentParser, cfg: Namespace) -> str:
+    """Hash of the experiment's configuration (run options such as ``run_dir`` excluded)."""
+    clean = cfg.clone()
+    for key in RUN_OPTIONS:
+        if key in clean:
+            del clean[key]
+    text = parser.dump(clean, skip_none=False, skip_validation=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_run_dir(cfg: Namespace) -> Path:
+    """``runs/<config file name>`` (``runs/mann-continual`` without a config file)."""
+    configs = cfg.get("config") or []
+    name = Path(str(configs[-1])).stem if configs else "mann-continual"
+    return Path("runs") / name
 
 
 def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> None:

@@ -1,17 +1,22 @@
 """Which checkpoint ``--ckpt_path last`` / ``best`` names, the refusal to evaluate an
-untrained model (:class:`~mann_lightning.cli.MANNCLI`'s checks before any work), and setting
-an earlier run's checkpoints aside when a new ``fit`` starts training."""
+untrained model, setting an earlier run's checkpoints aside when a new ``fit`` starts
+training, and :func:`prepare_run`, which gathers :class:`~mann_lightning.cli.MANNCLI`'s
+checks before any work."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from lightning import Callback, LightningModule, Trainer
+from lightning import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 
-from .checkpointing import set_aside_previous_run
+from .checkpointing import install_atomic_io, set_aside_previous_run
 from .errors import UserError
+from .guards import NonFiniteGuard
+from .preflight import check_state_dict, check_writable
+from .settings_checks import check_evaluation_data
 
 
 def checkpoint_folders(trainer: Trainer) -> list[Path]:
@@ -94,3 +99,40 @@ class SetAsidePreviousRun(Callback):
                 f"{old} held the checkpoints of an earlier run: moved to {kept} (to continue "
                 "that run instead, use --ckpt_path last)."
             )
+
+
+def prepare_run(
+    trainer: Trainer,
+    subcommand: str,
+    config: Any,
+    checkpoint: dict[str, Any] | None,
+    model: LightningModule,
+    datamodule: LightningDataModule | None,
+) -> None:
+    """Before ``subcommand`` runs: folders writable, the checkpoint (already read, or None)
+    fits ``model``, no evaluation of an untrained model unless allowed, then atomic saves,
+    the previous run's checkpoints set aside by a fresh ``fit`` and the non-finite guard.
+
+    Args:
+        trainer: The run's trainer; its callbacks are extended here.
+        subcommand: ``fit``, ``validate``, ``test`` or ``predict``.
+        config: That subcommand's parsed config (``ckpt_path``, ``allow_untrained``).
+        checkpoint: The ``--ckpt_path`` file's contents, or None without one.
+        model: The module the checkpoint is loaded into.
+        datamodule: The data, checked for evaluation batches.
+    """
+    folders: list[tuple[str, Any]] = [("default_root_dir", trainer.default_root_dir)]
+    folders += [("logger folder", getattr(lg, "save_dir", None)) for lg in trainer.loggers]
+    folders += [("checkpoint folder", cb.dirpath) for cb in trainer.checkpoint_callbacks]
+    check_writable(folders)
+    install_atomic_io(trainer)
+    ckpt_path = config.get("ckpt_path")  # last/best: resolved before the model was built
+    if checkpoint is not None:
+        check_state_dict(ckpt_path, checkpoint, model)
+    elif subcommand != "fit" and not ckpt_path:
+        refuse_untrained(subcommand, checkpoint_folders(trainer), config.get("allow_untrained"))
+    if subcommand == "fit" and not ckpt_path:
+        trainer.callbacks.insert(0, SetAsidePreviousRun())  # once the data is found
+    if subcommand == "fit" and not any(isinstance(c, NonFiniteGuard) for c in trainer.callbacks):
+        trainer.callbacks.append(NonFiniteGuard())
+    check_evaluation_data(subcommand, trainer, datamodule)

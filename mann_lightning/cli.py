@@ -19,24 +19,13 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
-from .checkpoint_choice import (
-    SetAsidePreviousRun,
-    checkpoint_folders,
-    refuse_untrained,
-    resolve_named_checkpoint,
-)
-from .checkpointing import install_atomic_io
+from .checkpoint_choice import prepare_run, resolve_named_checkpoint
 from .command_line_checks import check_config_files, check_seed
 from .error_report import run_console, user_message
 from .errors import UserError, is_user_error
-from .guards import NonFiniteGuard
 from .module import MANNModule
-from .preflight import check_state_dict, check_writable, compare_with_config, load_checkpoint
-from .settings_checks import (
-    check_evaluation_data,
-    check_trainer_settings,
-    optimizer_option_message,
-)
+from .preflight import compare_with_config, load_checkpoint
+from .settings_checks import check_trainer_settings, optimizer_option_message
 from .threads import apply_threads
 
 #: ``--ckpt_path`` values Lightning resolves itself.
@@ -164,26 +153,11 @@ class MANNCLI(LightningCLI):
             ) from error
 
     def _preflight(self) -> None:
-        """Folders, checkpoint and untrained-model checks, then atomic saves."""
-        trainer, subcommand = self.trainer, self.subcommand
-        folders: list[tuple[str, Any]] = [("default_root_dir", trainer.default_root_dir)]
-        folders += [("logger folder", getattr(lg, "save_dir", None)) for lg in trainer.loggers]
-        folders += [("checkpoint folder", cb.dirpath) for cb in trainer.checkpoint_callbacks]
-        check_writable(folders)
-        install_atomic_io(trainer)
-        config = self.config_init[subcommand]
-        ckpt_path = config.get("ckpt_path")  # last/best: resolved in instantiate_classes
-        if self._checkpoint is not None:
-            check_state_dict(ckpt_path, self._checkpoint, self.model)
-        elif subcommand != "fit" and not ckpt_path:
-            refuse_untrained(subcommand, checkpoint_folders(trainer), config.get("allow_untrained"))
-        if subcommand == "fit" and not config.get("ckpt_path"):
-            trainer.callbacks.insert(0, SetAsidePreviousRun())  # once the data is found
-        if subcommand == "fit" and not any(
-            isinstance(c, NonFiniteGuard) for c in trainer.callbacks
-        ):
-            trainer.callbacks.append(NonFiniteGuard())
-        check_evaluation_data(subcommand, self.trainer, self.datamodule)
+        """The checks before any work (:func:`~mann_lightning.checkpoint_choice.prepare_run`)."""
+        config = self.config_init[self.subcommand]
+        prepare_run(
+            self.trainer, self.subcommand, config, self._checkpoint, self.model, self.datamodule
+        )
 
     def before_fit(self) -> None:
         self._preflight()

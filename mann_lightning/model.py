@@ -18,11 +18,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .compilation import CompileMode, check_compile_mode, compiled
+from . import episode_loop
+from .compilation import CompileMode, check_compile_mode
 from .controller import Controller, make_controller
-from .deferred_weight_grad import tap
 from .memory import Memory, make_memory
-from .model_checks import check_call, check_inputs
+from .model_checks import check_call
 
 
 class MANNState(NamedTuple):
@@ -139,139 +139,13 @@ class MANN(nn.Module):
         """
         check_call(self, inputs, state)
         if self.compile_mode == "episode" and torch.is_grad_enabled():
-            if _defers_weight_grad(self.controller):
-                return _deferred_episode(self, inputs, prev_labels, state)
-            return compiled(self, "episode", _episode)(self, inputs, prev_labels, state)
-        return _episode(self, inputs, prev_labels, state)
+            return episode_loop.compiled_episode(self, inputs, prev_labels, state)
+        return episode_loop.episode(self, inputs, prev_labels, state)
 
     def trace(
         self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
     ) -> tuple[Tensor, list[Any]]:
         """Like :meth:`forward`, also returning the memory state after every step."""
         check_call(self, inputs, state)
-        logits, _, states = self._unroll(inputs, prev_labels, state, keep_memory_states=True)
+        logits, _, states = episode_loop.unroll(self, inputs, prev_labels, state, True)
         return logits, states
-
-    def _unroll(
-        self,
-        inputs: Tensor,
-        prev_labels: Tensor,
-        state: MANNState | None,
-        keep_memory_states: bool,
-    ) -> tuple[Tensor, MANNState, list[Any]]:
-        projected, state = _projected(self, inputs, prev_labels, state)
-        step = _time_step
-        if self.compile_mode == "step" and torch.is_grad_enabled():
-            step = compiled(self, "step", _time_step)
-        logits, state, memory_states, _ = _loop(self, projected, state, step, keep_memory_states)
-        return logits, state, memory_states
-
-
-def _projected(
-    model: MANN, inputs: Tensor, prev_labels: Tensor, state: MANNState | None
-) -> tuple[Tensor, MANNState]:
-    """Checked inputs' projection of all steps ``[batch, time, gates]`` and the start state
-    (fresh if None)."""
-    check_inputs(model, inputs, prev_labels)
-    if state is None:
-        state = model.initial_state(inputs.shape[0], inputs.device, inputs.dtype)
-    return model.controller.project_inputs(torch.cat([inputs, prev_labels], dim=-1)), state
-
-
-def _loop(
-    model: MANN,
-    projected: Tensor,
-    state: MANNState,
-    step: Callable[..., Any],
-    keep_memory_states: bool = False,
-    weight: Tensor | None = None,
-) -> tuple[Tensor, MANNState, list[Any], list[Tensor]]:
-    """The time loop over ``projected`` ``[batch, time, gates]``: ``(logits, final state,
-    memory states if kept, u_t of every step if ``weight`` is given)``."""
-    controller_state, memory_state, reads = state
-    hidden, all_reads, memory_states, recurrent_inputs = [], [], [], []
-    for projected_t in projected.unbind(1):
-        h, reads, controller_state, memory_state, recurrent = step(
-            model, projected_t, reads, controller_state, memory_state, weight
-        )
-        if keep_memory_states and model.memory is not None:
-            memory_states.append(memory_state)
-        if recurrent is not None:
-            recurrent_inputs.append(recurrent)
-        hidden.append(h)
-        all_reads.append(reads)
-    features = torch.stack(hidden, 1)
-    if model.memory is not None:
-        features = torch.cat([features, torch.stack(all_reads, 1).to(features.dtype)], -1)
-    logits = model.output(features)
-    return logits, MANNState(controller_state, memory_state, reads), memory_states, recurrent_inputs
-
-
-def _time_step(
-    model: MANN,
-    projected_t: Tensor,
-    reads: Tensor,
-    controller_state: Any,
-    memory_state: Any,
-    weight: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Any, Any, Tensor | None]:
-    """One step: ``h_t`` from the controller, then ``r_t`` (flattened) from the memory.
-
-    With ``weight`` (``W_r`` detached, :mod:`~mann_lightning.deferred_weight_grad`) the
-    controller's pre-activation uses it and the step also returns its ``u_t``; else None.
-    """
-    controller, recurrent = model.controller, None
-    if weight is None:
-        h, controller_state = controller.step(projected_t, reads, controller_state)
-    else:
-        recurrent = controller.recurrent_input(reads, controller_state)
-        gates = torch.addmm(projected_t, recurrent, weight.t())
-        h, controller_state = controller.activate(gates, controller_state)
-    if model.memory is not None:
-        r, memory_state = model.memory(h, memory_state)
-        reads = r.flatten(1)
-    return h, reads, controller_state, memory_state, recurrent
-
-
-def _episode(
-    model: MANN, inputs: Tensor, prev_labels: Tensor, state: MANNState | None
-) -> tuple[Tensor, MANNState]:
-    """The unrolled episode: ``(logits, final_state)``."""
-    logits, state, _ = model._unroll(inputs, prev_labels, state, keep_memory_states=False)
-    return logits, state
-
-
-def _defers_weight_grad(controller: Controller) -> bool:
-    """Whether training can take :mod:`~mann_lightning.deferred_weight_grad`: a controller
-    stepping through ``recurrent_input``/``activate`` with a recurrent weight to train, on
-    a CPU (a GPU's compiled episode is a CUDA graph whose outputs, ``u`` among them, are
-    overwritten by the next replay; unmeasured there, so left per step)."""
-    return (
-        type(controller).step is Controller.step
-        and controller.recurrent_weight.device.type == "cpu"
-        and controller.recurrent_size > 0
-        and controller.recurrent_weight.requires_grad
-    )
-
-
-def _deferred_episode(
-    model: MANN, inputs: Tensor, prev_labels: Tensor, state: MANNState | None
-) -> tuple[Tensor, MANNState]:
-    """The compiled episode with the recurrent weight's gradient formed once, after the
-    loop (:mod:`~mann_lightning.deferred_weight_grad`): the input projection and its tap
-    run eagerly, the loop compiled."""
-    projected, state = _projected(model, inputs, prev_labels, state)
-    projected, slot = tap(projected, model.controller.recurrent_weight)
-    logits, state, recurrent = compiled(model, "episode", _deferred_loop)(model, projected, state)
-    slot.record(recurrent)
-    return logits, state
-
-
-def _deferred_loop(
-    model: MANN, projected: Tensor, state: MANNState
-) -> tuple[Tensor, MANNState, Tensor]:
-    """``(logits, final state, u [batch, time, recurrent_size])`` of the loop with ``W_r``
-    detached."""
-    weight = model.controller.recurrent_weight.detach()
-    logits, state, _, recurrent = _loop(model, projected, state, _time_step, False, weight)
-    return logits, state, torch.stack(recurrent, 1)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-import torch
 from lightning import LightningModule
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
@@ -24,7 +23,7 @@ from .compilation import CompileChoice, auto_compile_mode, check_compile_mode
 from .controller import Controller
 from .memory import Memory
 from .model import MANN, MANNState
-from .optimisation import build_optimizer, check_settings, check_trainer_clip
+from .optimisation import OptimisationHooks, check_settings
 from .persistence import MemoryCarry, WipePolicy, gather_carried, own_carried, resolve_wipe
 from .results_output import ResultsOutput
 from .run_clock import checkpoint_clock
@@ -34,7 +33,7 @@ MemoryChoice = Memory | Literal["lrua", "ntm", "sparse_lrua", "none"] | dict | N
 ControllerChoice = Controller | Literal["lstm", "feedforward"] | dict
 
 
-class MANNModule(ResultsOutput, LightningModule):
+class MANNModule(ResultsOutput, OptimisationHooks, LightningModule):
     """Shared training logic for MANN episode tasks.
 
     Args:
@@ -165,10 +164,6 @@ class MANNModule(ResultsOutput, LightningModule):
         self.log_train_metrics(outputs, batch)
         return loss
 
-    def on_fit_start(self) -> None:
-        """Refuse a Trainer ``gradient_clip_val`` that would silently turn clipping off."""
-        check_trainer_clip(self.trainer.gradient_clip_val)
-
     def on_train_start(self) -> None:
         """Under ``compile="auto"``, choose compiled or eager for the run's planned steps.
 
@@ -231,26 +226,3 @@ class MANNModule(ResultsOutput, LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.report("test")
-
-    # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self) -> Any:
-        steps = self.trainer.max_steps if self._trainer is not None else None
-        return build_optimizer(
-            self.parameters(),
-            self.optimizer_name,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            lr_schedule=self.lr_schedule,
-            warmup_steps=self.warmup_steps,
-            max_steps=steps,
-        )
-
-    def configure_gradient_clipping(
-        self,
-        optimizer: torch.optim.Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        if gradient_clip_val is None and self.grad_clip_norm is not None:
-            gradient_clip_val, gradient_clip_algorithm = self.grad_clip_norm, "norm"
-        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)

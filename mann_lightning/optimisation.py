@@ -134,3 +134,40 @@ def lr_factor(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[i
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
+
+
+class OptimisationHooks:
+    """The Lightning hooks of a module's optimiser settings (``optimizer_name``, ``lr``,
+    ``weight_decay``, ``lr_schedule``, ``warmup_steps``, ``grad_clip_norm``); mixed into
+    :class:`~mann_lightning.module.MANNModule` before ``LightningModule``."""
+
+    def on_fit_start(self) -> None:
+        """Refuse a Trainer ``gradient_clip_val`` that would silently turn clipping off."""
+        check_trainer_clip(self.trainer.gradient_clip_val)  # type: ignore[attr-defined]
+
+    def configure_optimizers(self) -> Any:
+        """:func:`build_optimizer` over the module's parameters, the schedule over the
+        Trainer's ``max_steps``."""
+        module: Any = self
+        steps = module.trainer.max_steps if module._trainer is not None else None
+        return build_optimizer(
+            module.parameters(),
+            module.optimizer_name,
+            lr=module.lr,
+            weight_decay=module.weight_decay,
+            lr_schedule=module.lr_schedule,
+            warmup_steps=module.warmup_steps,
+            max_steps=steps,
+        )
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """The Trainer's clipping if set, else the module's ``grad_clip_norm`` (by norm)."""
+        module: Any = self
+        if gradient_clip_val is None and module.grad_clip_norm is not None:
+            gradient_clip_val, gradient_clip_algorithm = module.grad_clip_norm, "norm"
+        module.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)

@@ -133,14 +133,14 @@ def test_compiled_equals_eager(memory: str, mode: str) -> None:
 
 
 def compilation_fn(mode: str):
-    from mann_lightning import model as model_module
+    from mann_lightning import episode_loop
 
-    return model_module._deferred_loop if mode == "episode" else model_module._time_step
+    return episode_loop.deferred_loop if mode == "episode" else episode_loop.time_step
 
 
 def traced_targets(model: MANN) -> set[str]:
     """Every operator in the graphs ``torch.compile`` traces for one episode (no codegen)."""
-    from mann_lightning import model as model_module
+    from mann_lightning import episode_loop
 
     targets: set[str] = set()
 
@@ -152,7 +152,7 @@ def traced_targets(model: MANN) -> set[str]:
 
     torch._dynamo.reset()
     inputs, prev = episode()
-    torch.compile(model_module._episode, backend=record)(model, inputs, prev, None)
+    torch.compile(episode_loop.episode, backend=record)(model, inputs, prev, None)
     return targets
 
 

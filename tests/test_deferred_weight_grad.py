@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import mann_lightning.model as model_module
+import mann_lightning.episode_loop as episode_loop
 from mann_lightning.controller import LSTMController
 from mann_lightning.deferred_weight_grad import DeferredWeightGrad, RecurrentInputs, tap
 from mann_lightning.memory import LRUAMemory, NTMMemory
@@ -48,7 +48,7 @@ def _grads(model: MANN, x, prev, labels, state=None) -> tuple[torch.Tensor, dict
 @pytest.fixture
 def eager_compile(monkeypatch):
     """``compiled(...)`` returns the function itself: the deferred loop runs eagerly."""
-    monkeypatch.setattr(model_module, "compiled", lambda model, mode, fn: fn)
+    monkeypatch.setattr(episode_loop, "compiled", lambda model, mode, fn: fn)
 
 
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
@@ -60,7 +60,7 @@ def test_deferred_gradient_equals_per_step(eager_compile, controller, memory):
     deferred = copy.deepcopy(per_step)
     deferred.compile_mode = "episode"
     x, prev, labels = _batch()
-    defers = model_module._defers_weight_grad(deferred.controller)
+    defers = episode_loop.defers_weight_grad(deferred.controller)
     assert defers == (controller == "lstm" or memory is not None)
     logits, expected = _grads(per_step, x, prev, labels)
     logits_deferred, got = _grads(deferred, x, prev, labels)
@@ -93,7 +93,7 @@ def test_carried_state_gradient(eager_compile):
 def test_frozen_recurrent_weight_is_not_deferred(eager_compile):
     model = MANN(6, 4, memory=_memory("lrua"), controller_size=9).double()
     model.controller.recurrent_weight.requires_grad_(False)
-    assert not model_module._defers_weight_grad(model.controller)
+    assert not episode_loop.defers_weight_grad(model.controller)
 
 
 def test_custom_step_is_not_deferred():
@@ -102,7 +102,7 @@ def test_custom_step_is_not_deferred():
             return super().step(projected, reads, prev_state)
 
     model = MANN(6, 4, controller=OwnStep(9), memory=_memory("lrua"))
-    assert not model_module._defers_weight_grad(model.controller)
+    assert not episode_loop.defers_weight_grad(model.controller)
 
 
 def test_second_derivative_raises(eager_compile):

@@ -41,10 +41,10 @@ def test_per_step_weight_grad_variant_turns_the_deferral_off() -> None:
     deferred one again."""
     from compile_options import per_step_weight_grad  # noqa: E402
 
-    from mann_lightning import model as model_module
+    from mann_lightning import episode_loop
     from mann_lightning.model import MANN
 
     controller = MANN(6, 3, memory=LRUAMemory(8, 4, 2), controller_size=5).controller
     seen = []
-    per_step_weight_grad(lambda: seen.append(model_module._defers_weight_grad(controller)))()
-    assert seen == [False] and model_module._defers_weight_grad(controller)
+    per_step_weight_grad(lambda: seen.append(episode_loop.defers_weight_grad(controller)))()
+    assert seen == [False] and episode_loop.defers_weight_grad(controller)
