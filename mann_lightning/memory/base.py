@@ -174,6 +174,25 @@ def check_eps(owner: str, eps: float) -> float:
     return float(eps)
 
 
+def check_step_inputs(owner: str, keys: Tensor, alpha: Tensor, memory: Tensor) -> None:
+    """A clear ``ValueError`` unless ``keys`` is ``[batch, heads, word]``, ``alpha``
+    ``[batch, heads]`` and ``memory`` ``[batch, slots, word]`` of the same batch and word
+    (an ``alpha`` of ``[batch]`` would otherwise broadcast over the heads when they number
+    the batch). Shapes only: no host synchronisation."""
+    if (
+        keys.dim() != 3
+        or alpha.shape != keys.shape[:2]
+        or memory.dim() != 3
+        or memory.shape[0] != keys.shape[0]
+        or memory.shape[2] != keys.shape[2]
+    ):
+        raise ValueError(
+            f"{owner}.step: expected keys [batch, heads, word], alpha [batch, heads] and "
+            f"memory [batch, slots, word], got keys {list(keys.shape)}, alpha "
+            f"{list(alpha.shape)}, memory {list(memory.shape)}."
+        )
+
+
 def cosine_similarity(keys: Tensor, memory: Tensor, eps: float = 1e-6) -> Tensor:
     """Cosine similarity of every key with every memory row (paper eq. 2).
 

@@ -15,6 +15,16 @@ def least_used_weights(usage: Tensor, n: int) -> Tensor:
     compiled training step at batch 16, ``benchmarks/compile_options.py``). Both give the
     same weights (``tests/memory/test_lrua.py``).
 
+    Ties are ties of the computed usages. The fused CPU kernel gives every slot's similarity
+    the same arithmetic, so slots equal in exact arithmetic (e.g. those never written) stay
+    exactly tied and the lowest indices are marked. The op-by-op step (GPU,
+    ``fused_kernel=False``) and the plain ops under ``torch.compile`` take eq. 2's dots from
+    a batched matmul whose rounding can depend on a row's position (2026-12-02 audit: slots
+    120-127 of 128 differed by 9e-16 in float64), so such usages can differ in the last bit
+    and other slots among the equal ones are marked. Reads, losses and gradients agree to
+    rounding (those slots are interchangeable); the memory is then a permutation of the
+    kernel's.
+
     Args:
         usage: ``w^u_t``, ``[batch, slots]``.
         n: Number of slots to mark (``num_reads``).

@@ -23,6 +23,7 @@ from .base import (
     check_eps,
     check_gamma,
     check_sizes,
+    check_step_inputs,
     cosine_similarity,
     resolve_device_dtype,
 )
@@ -155,6 +156,7 @@ class LRUAMemory(Memory):
             ``(r_t, state_t)``: reads ``[batch, heads, word]`` (eq. 4) and the new state.
         """
         memory, usage, read_weights, least_used, _ = prev_state
+        check_step_inputs("LRUAMemory", keys, alpha, memory)
         fused = self.fused_kernel and use_fused(keys, memory)
         if torch.compiler.is_compiling() and not fused:
             # Under torch.compile without the kernel (GPU, or not built), the equations as

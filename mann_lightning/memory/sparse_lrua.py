@@ -36,6 +36,7 @@ from .base import (
     check_eps,
     check_gamma,
     check_sizes,
+    check_step_inputs,
     resolve_device_dtype,
 )
 from .sparse_lrua_function import SparseLRUAStepFunction, select
@@ -181,6 +182,7 @@ class SparseLRUAMemory(Memory):
         Returns:
             ``(r_t [batch, heads, word], state_t)``.
         """
+        check_step_inputs("SparseLRUAMemory", keys, alpha, prev_state.memory)
         dtype = torch.promote_types(keys.dtype, prev_state.memory.dtype)
         memory, frontier = self._writable(prev_state, dtype)
         windowed = self.scan == "window" or (self.scan == "auto" and memory.device.type == "cpu")
