@@ -34,15 +34,15 @@ def run(threads: int, policy: str, steps: int, compile_mode: str) -> subprocess.
     command = [sys.executable, str(HERE / "end_to_end.py"), "--steps", str(steps),
                "--compile", compile_mode]  # fmt: skip
     return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
 def ms_of(process: subprocess.Popen) -> float:
-    out, _ = process.communicate()
+    out, err = process.communicate()
     found = re.search(r"^\| \w+ \| ([\d.]+) \|", out, re.M)
     if not found:
-        raise RuntimeError(f"end_to_end.py printed no row:\n{out}")
+        raise RuntimeError(f"end_to_end.py printed no row:\n{out}\nits errors:\n{err[-2000:]}")
     return float(found.group(1))
 
 

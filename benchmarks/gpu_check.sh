@@ -5,7 +5,7 @@
 #
 #     MANN_DATA_DIR=/path/to/omniglot bash benchmarks/gpu_check.sh [output folder]
 #
-# Every stage writes its log into the output folder ($OUT, else the argument, else
+# Every stage writes its log into the output folder (the argument, else $OUT, else
 # /tmp/gpu_check), so what finished comes back even if a later stage is cut off.
 out=${1:-${OUT:-/tmp/gpu_check}}
 mkdir -p "$out"

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not fused_lrua_available():
         raise SystemExit("the fused LRUA kernel cannot be built here (see the log line above)")
+    print("us per call:")
     print("| threads | batch | forward, hot | backward, hot | forward, cold | backward, cold |")
     print("|---|---|---|---|---|---|")
     for threads in args.threads:

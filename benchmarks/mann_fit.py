@@ -92,8 +92,17 @@ def time_fit(config: Path, setting: str, minutes: float, extra: list[str]) -> Ti
     return Timing(setting, points[-1][0] if points else 0, median_ms_per_step(points), compiled)
 
 
-def batch_size(config: Path) -> int:
-    """Episodes per step: the config's ``data.init_args.batch_size`` (16 if unset)."""
+def batch_size(config: Path, extra: list[str] | None = None) -> int:
+    """Episodes per step: the last ``--data.init_args.batch_size`` among the ``extra``
+    overrides, else the config's ``data.init_args.batch_size`` (16 if unset)."""
+    words = list(extra or [])
+    found = None
+    for i, word in enumerate(words):
+        flag, equals, value = word.partition("=")
+        if flag in ("--data.init_args.batch_size", "--data.batch_size"):
+            found = value if equals else (words[i + 1] if i + 1 < len(words) else None)
+    if found is not None:
+        return int(found)
     data = (yaml.safe_load(config.read_text()) or {}).get("data", {})
     return int(data.get("init_args", {}).get("batch_size", 16))
 
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=4.0, help="wall time of each run")
     parser.add_argument("extra", nargs="*", help="more mann fit overrides, after --")
     args = parser.parse_args(argv)
-    episodes = batch_size(args.config)
+    episodes = batch_size(args.config, args.extra)
     rows = [time_fit(args.config, setting, args.minutes, args.extra) for setting in args.compile]
     base = rows[-1].ms_per_step
     print(f"| compile | steps in {args.minutes:g} min | ms/step | episodes/s | last / this |")

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
                 by_slots.setdefault(found[1], []).append((int(found[2]), float(found[3])))
     if not by_slots:
         parser.error(f"{args.table}: no batch-16 LRUA / sparse-LRUA rows of throughput.py")
-    plot_slots(by_slots, args.out, args.threads)
+    plot_slots(by_slots, args.out, args.threads, 16, 50)
 
 
 if __name__ == "__main__":

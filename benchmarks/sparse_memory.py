@@ -15,7 +15,8 @@ its own. Columns:
   (``saved_tensors_hooks``, in a last step after the RSS is read).
 
 Dense configurations whose graph would need more than ``--max-gb`` (extrapolated from the
-smaller sizes, linear in the slots) are not run.
+smaller sizes, linear in the slots; for the first, ``train_steps.dense_saved_gb``) are not
+run.
 
     python benchmarks/sparse_memory.py              # 1 thread, about 2 minutes on a CPU
     python benchmarks/sparse_memory.py --threads 4 --slots 128 65536
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     import torch
+    from train_steps import dense_saved_gb
 
     print(
         f"torch={torch.__version__} threads={args.threads} batch={args.batch_size} "
@@ -138,9 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     for kind in args.memories:
         for slots in sorted(args.slots):
             done = [(n, r) for (m, n), r in rows.items() if m == kind]
-            if kind == "dense" and done:
-                largest, row = max(done, key=lambda item: item[0])
-                estimate = row["saved_mb"] * slots / largest / 1024
+            if kind == "dense":  # from the largest size run, else from the measured rule
+                estimate = dense_saved_gb(slots, args.batch_size, args.classes * args.instances)
+                if done:
+                    largest, row = max(done, key=lambda item: item[0])
+                    estimate = row["saved_mb"] * slots / largest / 1024
                 if estimate > args.max_gb:
                     print(
                         f"| {kind:<6} | {slots:>6} | not run: its graph would save about "

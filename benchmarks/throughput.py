@@ -17,10 +17,12 @@ NTM-style memory and sparse LRUA (top-k 8) (and, with ``--models``, the ablation
 ``LRUA-interface-only`` of ``interface_only.py``, and ``LRUA-op-by-op`` / ``NTM-op-by-op``
 without their fused CPU kernels), at each ``--batch-size``, each eager and with
 every ``--compile`` mode (:mod:`mann_lightning.compilation`; compiling takes minutes, not
-timed); dense and sparse LRUA at every ``--slots`` (batch 16; dense sizes whose autograd
-graph would exceed ``--max-gb`` are reported as not run); and one end-to-end row per compile
-mode (and one with the straightforward LRUA, one eager with batches drawn in line as before
-the prefetch thread) through ``MANNClassifier`` + ``OmniglotEpisodes`` + Lightning's loop
+timed); dense and sparse LRUA at every ``--slots`` (at the smallest ``--batch-size``, 16 by
+default, beside its 128-slot rows; dense sizes whose autograd graph would exceed ``--max-gb``, estimated by
+``train_steps.dense_saved_gb``, are reported as not run; sparse LRUA's count stays flat
+with the slots, as its CPU step scans only the slots written so far); and one end-to-end row per compile
+mode (and one with the straightforward LRUA, and one as ``mann fit`` ran before these
+optimisations: eager, batches drawn in line, the LRUA op by op without its C++ kernel) through ``MANNClassifier`` + ``OmniglotEpisodes`` + Lightning's loop
 (what ``mann fit`` does: sampling, forward, backward, clipping, optimizer), which needs the
 Omniglot data (``MANN_DATA_DIR``). The end-to-end rows also take turns: ``--rounds`` turns
 each, in one process (``end_to_end.interleaved_ms``).
@@ -43,16 +45,12 @@ from train_steps import (
     ABLATIONS,
     MEMORIES,
     counted_flops,
+    dense_saved_gb,
     gemm_flops_per_s,
     gemm_step,
     make_train_step,
     time_rounds,
 )
-
-
-def dense_graph_gb(slots: int, batch: int, length: int) -> float:
-    """Rough size of what a dense LRUA episode saves for backward: ~3 copies of M per step."""
-    return 3 * slots * 40 * 4 * batch * length / 2**30
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
         default=60,
         help="timed steps per end-to-end row, in --rounds turns; 0: no end-to-end rows",
     )
-    parser.add_argument("--plot", default=None, help="PNG: ms/step against slots (batch 16)")
+    parser.add_argument(
+        "--plot", default=None, help="PNG: ms/step against slots (the smallest batch size)"
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be at least 1")
@@ -103,13 +103,20 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
 
     by_slots: dict[str, list[tuple[int, float]]] = {}
+    sweep = min(args.batch_size)  # the slot sweep: at the smallest batch (16 by default)
 
     rates: list[float] = []
 
-    def row(name: str, mode: str, batch: int, slots: int, ms: float | None, flops: int) -> None:
-        floor_ms = 1000 * flops / (rates[-1] if rates else gemm)
-        if ms is not None and batch == 16 and mode == "none" and "LRUA" in name:
+    def row(
+        name: str, mode: str, batch: int, slots: int, ms: float | None, flops: int | None
+    ) -> None:
+        if ms is not None and batch == sweep and mode == "none" and name in ("LRUA", "sparse-LRUA"):
             by_slots.setdefault(name, []).append((slots, ms))
+        if flops is None:  # not run, or failed: nothing was counted either
+            cells = ["not run", "-", "-", "-", "-"]
+            print(f"| {name} | {mode} | {batch} | {slots} | " + " | ".join(cells) + " |")
+            return
+        floor_ms = 1000 * flops / (rates[-1] if rates else gemm)
         if ms is None:
             cells = ["not run", "-", f"{flops / 1e9:.2f}", f"{floor_ms:.1f}", "-"]
         else:
@@ -119,15 +126,15 @@ def main(argv: list[str] | None = None) -> None:
 
     configs = [(m, c, b, 128) for b in args.batch_size for c in ["none", *args.compile]
                for m in args.models if not (c in ("step", "episode") and m in ("LRUA-plain", "sparse-LRUA"))]  # fmt: skip
-    configs += [(m, "none", 16, s) for s in args.slots if s != 128
+    configs += [(m, "none", sweep, s) for s in args.slots if s != 128
                 for m in ("LRUA", "sparse-LRUA") if m in args.models]  # fmt: skip
     for batch in sorted({c[2] for c in configs}):
         group = [c for c in configs if c[2] == batch]
         steps, flops, skipped, failed = {}, {}, {}, {}
         for name, mode, _, slots in group:
             key = f"{name}|{mode}|{slots}"
-            if name == "LRUA" and dense_graph_gb(slots, batch, args.length) > args.max_gb:
-                skipped[key] = dense_graph_gb(slots, batch, args.length)
+            if name == "LRUA" and dense_saved_gb(slots, batch, args.length) > args.max_gb:
+                skipped[key] = dense_saved_gb(slots, batch, args.length)
                 continue
             try:
                 steps[key] = make_train_step(name, batch, slots, mode, args.length, args.device)
@@ -151,11 +158,11 @@ def main(argv: list[str] | None = None) -> None:
         for name, mode, _, slots in group:
             key = f"{name}|{mode}|{slots}"
             if key in skipped:
-                print(f"(dense LRUA, {slots} slots: would save ~{skipped[key]:.0f} GB; not run)")
-                flops[key] = 0
+                print(f"(dense LRUA, {slots} slots: would save ~{skipped[key]:.2f} GB; not run)")
+                flops[key] = None
             if key in failed:
                 print(f"({name}, {mode}, batch {batch}, {slots} slots failed: {failed[key]})")
-                flops.setdefault(key, 0)
+                flops.setdefault(key, None)
             row(
                 name,
                 mode,
@@ -167,10 +174,13 @@ def main(argv: list[str] | None = None) -> None:
     if "graph" in args.compile:
         gpu_latency(args.models, args.length, args.device)
     if args.end_to_end_steps:
-        reference = make_train_step("LRUA", 16, 128, "none", args.length, args.device)
-        e2e_flops = counted_flops(reference)  # the model's own arithmetic; sampling is extra
-        settings = {  # (row name, compile mode) -> setting; in line = before prefetching
-            ("end-to-end LRUA, in line", "none"): Setting("none", prefetch=False, fused=False),
+        # the model's own arithmetic on mann fit's 50-step episodes; sampling is extra
+        e2e_flops = counted_flops(make_train_step("LRUA", 16, 128, "none", 50, args.device))
+        settings = {  # (row name, compile mode) -> setting
+            # the step before these optimisations: batches in line, LRUA op by op
+            ("end-to-end LRUA, before (in line, op by op)", "none"): Setting(
+                "none", prefetch=False, fused=False
+            ),
             ("end-to-end LRUA-plain", "none"): Setting("none", plain=True),
             **{
                 ("end-to-end LRUA", mode): Setting(mode)
@@ -185,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         for (name, mode), value in ms.items():
             row(name, mode, 16, 128, value, e2e_flops)
     if args.plot:
-        plot_slots(by_slots, args.plot, torch.get_num_threads())
+        plot_slots(by_slots, args.plot, torch.get_num_threads(), sweep, args.length)
 
 
 def gpu_latency(models: list[str], length: int, device: str) -> None:
@@ -198,7 +208,9 @@ def gpu_latency(models: list[str], length: int, device: str) -> None:
         print(f"| {name} | {kernels} | {kernels * node / 1000:.1f} |", flush=True)
 
 
-def plot_slots(by_slots: dict[str, list[tuple[int, float]]], path: str, threads: int) -> None:
+def plot_slots(
+    by_slots: dict[str, list[tuple[int, float]]], path: str, threads: int, batch: int, length: int
+) -> None:
     """ms per training step against memory slots (log-log), one line per memory."""
     import matplotlib
 
@@ -211,7 +223,7 @@ def plot_slots(by_slots: dict[str, list[tuple[int, float]]], path: str, threads:
         label = "dense LRUA" if name == "LRUA" else name
         ax.plot(slots, ms, marker="o", label=label)
     ax.set(xscale="log", yscale="log", xlabel="memory slots", ylabel="ms per training step")
-    ax.set_title(f"Batch 16, 50-step episodes, {threads} CPU thread(s)", fontsize=9)
+    ax.set_title(f"Batch {batch}, {length}-step episodes, {threads} CPU thread(s)", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
