@@ -99,6 +99,13 @@ class MANNClassifier(MANNModule):
     def loss(self, outputs: Tensor, batch: Any) -> Tensor:
         """Cross-entropy over all steps; for strings, summed over the five characters."""
         logits = self.logits(outputs).float()
+        if batch.targets.shape != logits.shape[:-1]:
+            raise ValueError(
+                f"MANNClassifier: targets {list(batch.targets.shape)} must be "
+                f"{list(logits.shape[:-1])} ([batch, time]"
+                + (", 5 characters" if self.label_encoding == "string" else "")
+                + "), the outputs' steps; a [time, batch] tensor needs .transpose(0, 1)."
+            )
         ce = nn.functional.cross_entropy(
             logits.flatten(0, -2), batch.targets.flatten(), reduction="none"
         )

@@ -19,7 +19,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from .metrics import correct_steps, paper_table
+from .metrics import correct_steps, paper_table, refuse_below_one
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -46,6 +46,7 @@ class EpisodeAccuracy(Metric):
         self.max_instances = max_instances
         self.add_state("correct", default=[], dist_reduce_fx="cat")
         self.add_state("total", default=[], dist_reduce_fx="cat")
+        self.add_state("below_one", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor, targets: Tensor, instances: Tensor) -> None:
         correct = correct_steps(preds, targets, instances, "EpisodeAccuracy")
@@ -54,6 +55,7 @@ class EpisodeAccuracy(Metric):
                 f"EpisodeAccuracy: instances {tuple(instances.shape)} must be [batch, time]."
             )
         instances = instances.long()
+        self.below_one += (instances < 1).sum()  # refused in compute (no host sync here)
         keep = (instances >= 1) & (instances <= self.max_instances)
         # Later presentations go to a spill column that is dropped (no host sync).
         column = torch.where(keep, instances - 1, self.max_instances)
@@ -66,6 +68,7 @@ class EpisodeAccuracy(Metric):
         self.correct.append(counts[1, :, : self.max_instances])
 
     def compute(self) -> tuple[Tensor, Tensor]:
+        refuse_below_one(self.below_one, "EpisodeAccuracy")
         if isinstance(self.total, list) and not self.total:
             empty = torch.zeros(0, self.max_instances, dtype=torch.long, device=self.device)
             return empty, empty.clone()

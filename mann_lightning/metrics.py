@@ -41,10 +41,12 @@ class InstanceAccuracy(Metric):
             "correct", torch.zeros(max_instances, dtype=torch.long), dist_reduce_fx="sum"
         )
         self.add_state("total", torch.zeros(max_instances, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("below_one", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor, targets: Tensor, instances: Tensor) -> None:
         correct = correct_steps(preds, targets, instances, "InstanceAccuracy")
         instances = instances.reshape(-1).long()
+        self.below_one += (instances < 1).sum()  # refused in compute (no host sync here)
         keep = (instances >= 1) & (instances <= self.max_instances)
         # Out-of-range presentations go to a spill bin that is dropped (no host sync).
         column = torch.where(keep, instances - 1, self.max_instances)
@@ -55,6 +57,7 @@ class InstanceAccuracy(Metric):
         self.correct += counts[1, : self.max_instances]
 
     def compute(self) -> Tensor:
+        refuse_below_one(self.below_one, "InstanceAccuracy")
         total = self.total.to(torch.float64)
         return torch.where(total > 0, self.correct / total.clamp_min(1), torch.nan)
 
@@ -63,7 +66,8 @@ def correct_steps(preds: Tensor, targets: Tensor, instances: Tensor, name: str) 
     """``[batch, time]`` booleans: the step's label is right (every character of a string).
 
     Raises:
-        ValueError: naming metric ``name``, when the shapes do not match.
+        ValueError: naming metric ``name``, when the shapes do not match or ``instances``
+            are not integers.
     """
     if preds.shape != targets.shape:
         raise ValueError(
@@ -78,7 +82,22 @@ def correct_steps(preds: Tensor, targets: Tensor, instances: Tensor, name: str) 
             f"{name}: instances {tuple(instances.shape)} must be [batch, time] matching the "
             f"labels {tuple(targets.shape)}."
         )
+    if instances.is_floating_point() or instances.dtype == torch.bool:
+        raise ValueError(
+            f"{name}: instances must be integer presentation numbers (1-based), got "
+            f"{instances.dtype}."
+        )
     return correct
+
+
+def refuse_below_one(below_one: Tensor, name: str) -> None:
+    """Raise if steps had presentation indices below 1 (counted in no column, they would
+    shift every column of 0-based indices by one); read in ``compute``, which syncs anyway."""
+    if (count := int(below_one)) > 0:
+        raise ValueError(
+            f"{name}: {count} steps had presentation indices below 1; instances are 1-based "
+            "(the 1st presentation of a class is 1), as OmniglotEpisodes gives them."
+        )
 
 
 def paper_table(accuracy: Tensor, columns: tuple[int, ...] = PAPER_COLUMNS) -> dict[str, float]:

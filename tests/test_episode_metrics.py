@@ -63,16 +63,25 @@ def test_shape_errors_are_clear() -> None:
         metric.update(torch.zeros(1, 3), torch.zeros(1, 3), torch.ones(1, 4))
     with pytest.raises(ValueError, match="max_instances"):
         EpisodeAccuracy(max_instances=0)
+    with pytest.raises(ValueError, match="integer presentation numbers"):
+        metric.update(torch.zeros(1, 3), torch.zeros(1, 3), torch.full((1, 3), 1.7))
     with pytest.raises(ValueError, match="episodes, presentations"):
         bootstrap_interval(torch.zeros(3), torch.zeros(3))
+
+
+def test_zero_based_instances_are_refused() -> None:
+    """0-based presentation numbers would shift every column by one: refused at compute."""
+    metric = EpisodeAccuracy(max_instances=3)
+    metric.update(torch.zeros(1, 3), torch.zeros(1, 3), torch.tensor([[0, 1, 2]]))
+    with pytest.raises(ValueError, match="1 steps had presentation indices below 1"):
+        metric.compute()
 
 
 def test_ddp_reduction_concatenates_every_process_episodes() -> None:
     """The states are ``cat`` states: a sync gathers all ranks' episodes (no processes here:
     the gather is faked with rank 1's states, in the order torchmetrics syncs them)."""
-    assert all(
-        metric.__name__ == "dim_zero_cat" for metric in EpisodeAccuracy()._reductions.values()
-    )
+    reductions = EpisodeAccuracy()._reductions
+    assert all(reductions[name].__name__ == "dim_zero_cat" for name in ("correct", "total"))
     # sync_on_compute=False: compute() reads the synced state instead of syncing again.
     rank0 = EpisodeAccuracy(max_instances=2, sync_on_compute=False)
     rank1 = EpisodeAccuracy(max_instances=2)
@@ -84,6 +93,7 @@ def test_ddp_reduction_concatenates_every_process_episodes() -> None:
         torch.tensor([[1, 1], [1, 2]]),
     )
     other = {"correct": torch.cat(rank1.correct), "total": torch.cat(rank1.total)}
+    other["below_one"] = rank1.below_one
     order = iter(rank0._reductions)
 
     def gather(tensor: torch.Tensor, group: object = None) -> list[torch.Tensor]:

@@ -174,22 +174,22 @@ def check_eps(owner: str, eps: float) -> float:
     return float(eps)
 
 
-def check_step_inputs(owner: str, keys: Tensor, alpha: Tensor, memory: Tensor) -> None:
-    """A clear ``ValueError`` unless ``keys`` is ``[batch, heads, word]``, ``alpha``
-    ``[batch, heads]`` and ``memory`` ``[batch, slots, word]`` of the same batch and word
-    (an ``alpha`` of ``[batch]`` would otherwise broadcast over the heads when they number
-    the batch). Shapes only: no host synchronisation."""
-    if (
-        keys.dim() != 3
-        or alpha.shape != keys.shape[:2]
-        or memory.dim() != 3
-        or memory.shape[0] != keys.shape[0]
-        or memory.shape[2] != keys.shape[2]
-    ):
+def check_step_shapes(owner: str, shapes: dict[str, tuple[Tensor, tuple[int, ...]]]) -> None:
+    """One clear ``ValueError`` naming every ``name: (tensor, expected shape)`` that differs.
+
+    A public ``step`` checks its arguments and state with it: off the fused kernels a wrong
+    shape can broadcast silently (an ``alpha`` of ``[batch]`` when the heads number the
+    batch, a state of another memory size). Shapes only: no host synchronisation.
+    """
+    wrong = [
+        f"{name} {list(tensor.shape)}, expected {list(want)}"
+        for name, (tensor, want) in shapes.items()
+        if tuple(tensor.shape) != tuple(want)
+    ]
+    if wrong:
         raise ValueError(
-            f"{owner}.step: expected keys [batch, heads, word], alpha [batch, heads] and "
-            f"memory [batch, slots, word], got keys {list(keys.shape)}, alpha "
-            f"{list(alpha.shape)}, memory {list(memory.shape)}."
+            f"{owner}.step: " + "; ".join(wrong) + " (batch from the keys; heads, slots and "
+            "word from this memory's sizes: pass its own interface outputs and state)."
         )
 
 

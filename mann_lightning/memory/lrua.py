@@ -23,7 +23,7 @@ from .base import (
     check_eps,
     check_gamma,
     check_sizes,
-    check_step_inputs,
+    check_step_shapes,
     cosine_similarity,
     resolve_device_dtype,
 )
@@ -156,7 +156,12 @@ class LRUAMemory(Memory):
             ``(r_t, state_t)``: reads ``[batch, heads, word]`` (eq. 4) and the new state.
         """
         memory, usage, read_weights, least_used, _ = prev_state
-        check_step_inputs("LRUAMemory", keys, alpha, memory)
+        b, h, n, w = keys.shape[0], self.num_reads, self.memory_size, self.word_size
+        check_step_shapes("LRUAMemory", {
+            "keys": (keys, (b, h, w)), "alpha": (alpha, (b, h)), "memory": (memory, (b, n, w)),
+            "usage": (usage, (b, n)), "read_weights": (read_weights, (b, h, n)),
+            "least_used": (least_used, (b, n)),
+        })  # fmt: skip
         fused = self.fused_kernel and use_fused(keys, memory)
         if torch.compiler.is_compiling() and not fused:
             # Under torch.compile without the kernel (GPU, or not built), the equations as

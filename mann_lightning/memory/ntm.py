@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..value_checks import is_positive_int
-from .base import Memory, resolve_device_dtype
+from .base import Memory, check_step_shapes, resolve_device_dtype
 from .fused_ntm import fused_ntm_available, fused_ntm_step, use_fused_ntm
 from .ntm_addressing import SHARPEN_EPS, address, shift_by_gather, shift_by_rolls
 
@@ -178,6 +178,7 @@ class NTMMemory(Memory):
         Returns:
             ``(reads, next_state)``; ``reads`` is ``r_t``, ``[batch, num_reads, word_size]``.
         """
+        self._check_step(params, prev_state)
         if self.fused_kernel and use_fused_ntm(params.keys, prev_state.memory):
             return self._fused_step(params, prev_state)
         nw, prev_memory = self.num_writes, prev_state.memory
@@ -196,6 +197,19 @@ class NTMMemory(Memory):
         read_weights = address(memory, prev_state.read_weights, *read_params)
         reads = torch.matmul(read_weights, memory)  # eq. 2, [B, H, W]
         return reads, NTMState(memory, read_weights, write_weights)
+
+    def _check_step(self, params: NTMParams, state: NTMState) -> None:
+        """Every parameter and state field against this memory's sizes (:func:`check_step_shapes`)."""
+        b, nw, w, n = params.keys.shape[0], self.num_writes, self.word_size, self.memory_size
+        h = nw + self.num_reads
+        want = {"keys": (b, h, w), "strengths": (b, h), "gates": (b, h),
+                "shifts": (b, h, self.num_shifts), "sharpening": (b, h), "erase": (b, nw, w),
+                "add": (b, nw, w)}  # fmt: skip
+        shapes = {name: (getattr(params, name), shape) for name, shape in want.items()}
+        shapes["memory"] = (state.memory, (b, n, w))
+        shapes["read_weights"] = (state.read_weights, (b, self.num_reads, n))
+        shapes["write_weights"] = (state.write_weights, (b, nw, n))
+        check_step_shapes("NTMMemory", shapes)
 
     def _fused_step(self, params: NTMParams, prev_state: NTMState) -> tuple[Tensor, NTMState]:
         """:meth:`step` as the C++ kernel; PyTorch does the activations (module docstring)."""

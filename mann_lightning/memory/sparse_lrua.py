@@ -36,7 +36,7 @@ from .base import (
     check_eps,
     check_gamma,
     check_sizes,
-    check_step_inputs,
+    check_step_shapes,
     resolve_device_dtype,
 )
 from .sparse_lrua_function import SparseLRUAStepFunction, select
@@ -172,17 +172,19 @@ class SparseLRUAMemory(Memory):
     def step(
         self, keys: Tensor, alpha: Tensor, prev_state: SparseLRUAState
     ) -> tuple[Tensor, SparseLRUAState]:
-        """One step (eqs. 2-8 with top-``k`` reads).
+        """One step (eqs. 2-8 with top-``k`` reads): ``(r_t [batch, heads, word], state_t)``.
 
         Args:
             keys: ``k_t``, ``[batch, heads, word]``, used both to write and to read.
             alpha: Pre-sigmoid write gates, ``[batch, heads]`` (eq. 7).
             prev_state: The latest state (its memory is updated in place).
-
-        Returns:
-            ``(r_t [batch, heads, word], state_t)``.
         """
-        check_step_inputs("SparseLRUAMemory", keys, alpha, prev_state.memory)
+        b, h, w, n = keys.shape[0], self.num_reads, self.word_size, self.memory_size
+        check_step_shapes("SparseLRUAMemory", {
+            "keys": (keys, (b, h, w)), "alpha": (alpha, (b, h)),
+            "memory": (prev_state.memory, (b, n, w)), "usage": (prev_state.usage, (b, n)),
+            "read_values": (prev_state.read_values, (b, h, self.k)),
+        })  # fmt: skip
         dtype = torch.promote_types(keys.dtype, prev_state.memory.dtype)
         memory, frontier = self._writable(prev_state, dtype)
         windowed = self.scan == "window" or (self.scan == "auto" and memory.device.type == "cpu")

@@ -57,6 +57,19 @@ def test_shape_errors_are_clear() -> None:
         metric.update(torch.zeros(1, 3), torch.zeros(1, 3), torch.ones(1, 4))
     with pytest.raises(ValueError, match="max_instances"):
         InstanceAccuracy(max_instances=0)
+    with pytest.raises(ValueError, match="integer presentation numbers"):
+        metric.update(torch.zeros(1, 3), torch.zeros(1, 3), torch.full((1, 3), 1.7))
+
+
+def test_zero_based_instances_are_refused() -> None:
+    """0-based presentation numbers would put the 2nd presentation in the 1st column."""
+    metric = InstanceAccuracy(max_instances=3)
+    metric.update(torch.zeros(1, 3), torch.zeros(1, 3), torch.tensor([[0, 1, 2]]))
+    with pytest.raises(ValueError, match="2 steps had|1 steps had"):
+        metric.compute()
+    fine = InstanceAccuracy(max_instances=3)
+    fine.update(torch.zeros(1, 3), torch.zeros(1, 3), torch.tensor([[1, 2, 3]]))
+    assert fine.compute().tolist() == [1.0, 1.0, 1.0]
 
 
 def test_paper_table_columns() -> None:
