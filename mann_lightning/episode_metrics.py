@@ -20,6 +20,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from .metrics import correct_steps, paper_table, refuse_below_one
+from .value_checks import is_positive_int
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -41,8 +42,10 @@ class EpisodeAccuracy(Metric):
 
     def __init__(self, max_instances: int = 10, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if max_instances < 1:
-            raise ValueError(f"EpisodeAccuracy: max_instances must be >= 1, got {max_instances}.")
+        if not is_positive_int(max_instances):
+            raise ValueError(
+                f"EpisodeAccuracy: max_instances must be an integer >= 1, got {max_instances!r}."
+            )
         self.max_instances = max_instances
         self.add_state("correct", default=[], dist_reduce_fx="cat")
         self.add_state("total", default=[], dist_reduce_fx="cat")

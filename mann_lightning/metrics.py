@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from .value_checks import is_positive_int
+
 PAPER_COLUMNS: tuple[int, ...] = (1, 2, 3, 4, 5, 10)
 
 
@@ -34,8 +36,10 @@ class InstanceAccuracy(Metric):
 
     def __init__(self, max_instances: int = 10, **kwargs) -> None:
         super().__init__(**kwargs)
-        if max_instances < 1:
-            raise ValueError(f"InstanceAccuracy: max_instances must be >= 1, got {max_instances}.")
+        if not is_positive_int(max_instances):
+            raise ValueError(
+                f"InstanceAccuracy: max_instances must be an integer >= 1, got {max_instances!r}."
+            )
         self.max_instances = max_instances
         self.add_state(
             "correct", torch.zeros(max_instances, dtype=torch.long), dist_reduce_fx="sum"

@@ -22,6 +22,7 @@ from . import episode_loop
 from .compilation import CompileMode, check_compile_mode
 from .controller import Controller, make_controller
 from .memory import Memory, make_memory
+from .memory.base import resolve_device_dtype
 from .model_checks import check_call
 
 
@@ -113,6 +114,7 @@ class MANN(nn.Module):
         """The state before an episode's first step, on the weights' device and of their
         float type unless ``device`` or ``dtype`` says otherwise."""
         weights = self.output.weight
+        resolve_device_dtype(device, dtype, batch_size, "MANN.initial_state")  # the checks
         device = weights.device if device is None else device
         dtype = weights.dtype if dtype is None else dtype
         memory = None
@@ -137,7 +139,7 @@ class MANN(nn.Module):
         Returns:
             ``(logits [batch, time, num_outputs], final_state)``.
         """
-        check_call(self, inputs, state)
+        check_call(self, inputs, state, prev_labels)
         if self.compile_mode == "episode" and torch.is_grad_enabled():
             return episode_loop.compiled_episode(self, inputs, prev_labels, state)
         return episode_loop.episode(self, inputs, prev_labels, state)
@@ -146,6 +148,6 @@ class MANN(nn.Module):
         self, inputs: Tensor, prev_labels: Tensor, state: MANNState | None = None
     ) -> tuple[Tensor, list[Any]]:
         """Like :meth:`forward`, also returning the memory state after every step."""
-        check_call(self, inputs, state)
+        check_call(self, inputs, state, prev_labels)
         logits, _, states = episode_loop.unroll(self, inputs, prev_labels, state, True)
         return logits, states

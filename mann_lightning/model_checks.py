@@ -13,16 +13,21 @@ if TYPE_CHECKING:
     from .model import MANN, MANNState
 
 
-def check_call(model: MANN, inputs: Tensor, state: MANNState | None) -> None:
+def check_call(
+    model: MANN, inputs: Tensor, state: MANNState | None, prev_labels: Tensor | None = None
+) -> None:
     """What ``forward`` and ``trace`` check before the episode (outside a compiled graph):
-    the inputs' float type and, when one is carried, the state."""
+    the inputs' and labels' float type and, when one is carried, the state."""
     check_dtype(model, inputs)
+    if prev_labels is not None:
+        check_dtype(model, prev_labels, "prev_labels")
     if state is not None:
         check_state(model, state, inputs)
 
 
-def check_dtype(model: MANN, inputs: Tensor) -> None:
-    """Inputs of another float type than the weights (autocast aside) fail deep in torch."""
+def check_dtype(model: MANN, inputs: Tensor, name: str = "inputs") -> None:
+    """Inputs (or ``name``) of another float type than the weights (autocast aside) fail
+    deep in torch."""
     weights = model.output.weight.dtype
     if (
         inputs.is_floating_point()
@@ -30,8 +35,8 @@ def check_dtype(model: MANN, inputs: Tensor) -> None:
         and not autocast_enabled(inputs.device.type)
     ):
         raise ValueError(
-            f"MANN's weights are {weights} but the inputs are {inputs.dtype}: convert the "
-            f"inputs (inputs.to({weights})) or the model (model.to({inputs.dtype}))."
+            f"MANN's weights are {weights} but the {name} are {inputs.dtype}: convert the "
+            f"{name} ({name}.to({weights})) or the model (model.to({inputs.dtype}))."
         )
 
 

@@ -65,3 +65,35 @@ def test_a_memory_of_no_known_kind_is_named(memory: object) -> None:
 def test_a_bad_interface_input_size_is_named(size: object) -> None:
     with pytest.raises(ValueError, match=r"input_size \(the controller's output features\)"):
         LRUAMemory(8, 5, 2, input_size=size)  # type: ignore[arg-type]
+
+
+def test_prev_labels_of_another_float_type_are_named() -> None:
+    model = MANN(7, 3, memory=MEMORIES["lrua"](), controller_size=6)
+    inputs, labels = torch.rand(2, 4, 7), torch.zeros(2, 4, 3)
+    model(inputs, labels)
+    with pytest.raises(ValueError, match=r"the prev_labels are torch.float64.*prev_labels.to"):
+        model(inputs, labels.double())
+
+
+@pytest.mark.parametrize("kind", list(MEMORIES))
+@pytest.mark.parametrize("batch", [True, 2.0, -1, "2"])
+def test_initial_state_refuses_a_bad_batch_size(kind: str, batch: object) -> None:
+    model = MANN(7, 3, memory=MEMORIES[kind](), controller_size=6)
+    with pytest.raises(ValueError, match=r"MANN.initial_state: batch_size must be an integer"):
+        model.initial_state(batch)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"Memory: batch_size must be an integer"):
+        model.memory.initial_state(batch)  # type: ignore[arg-type,union-attr]
+    assert model.initial_state(0).reads.shape == (0, model.read_size)
+    with pytest.raises(ValueError, match="dtype must be a floating type"):
+        model.initial_state(2, dtype=torch.long)
+
+
+@pytest.mark.parametrize("kind", list(MEMORIES))
+def test_memory_forward_names_a_wrong_controller_output(kind: str) -> None:
+    memory = MEMORIES[kind]()
+    memory.build(6)
+    state = memory.initial_state(2)
+    memory(torch.rand(2, 6), state)
+    for wrong in (torch.rand(2, 5), torch.rand(6)):
+        with pytest.raises(ValueError, match=r"h_t must be \[batch, 6\]"):
+            memory(wrong, state)

@@ -109,6 +109,12 @@ class Memory(nn.Module, abc.ABC):
                 f"{type(self).__name__} has no interface layer yet: call "
                 "memory.build(controller_output_size) or place it in a MANN first."
             )
+        if controller_output.dim() != 2 or controller_output.shape[1] != self.interface.in_features:
+            raise ValueError(
+                f"{type(self).__name__}: h_t must be [batch, {self.interface.in_features}] "
+                f"(the controller's output size it was built for), got "
+                f"{list(controller_output.shape)}."
+            )
         return self.interface(controller_output)
 
     def before_compile(self, device: torch.device) -> None:
@@ -175,12 +181,9 @@ def check_eps(owner: str, eps: float) -> float:
 
 
 def check_step_shapes(owner: str, shapes: dict[str, tuple[Tensor, tuple[int, ...]]]) -> None:
-    """One clear ``ValueError`` naming every ``name: (tensor, expected shape)`` that differs.
-
-    A public ``step`` checks its arguments and state with it: off the fused kernels a wrong
-    shape can broadcast silently (an ``alpha`` of ``[batch]`` when the heads number the
-    batch, a state of another memory size). Shapes only: no host synchronisation.
-    """
+    """One ``ValueError`` naming every ``name: (tensor, expected shape)`` that differs: off the
+    fused kernels a wrong shape in a public ``step`` can broadcast silently (an ``alpha`` of
+    ``[batch]`` when the heads number the batch). Shapes only: no host synchronisation."""
     wrong = [
         f"{name} {list(tensor.shape)}, expected {list(want)}"
         for name, (tensor, want) in shapes.items()
@@ -214,9 +217,21 @@ def cosine_similarity(keys: Tensor, memory: Tensor, eps: float = 1e-6) -> Tensor
 
 
 def resolve_device_dtype(
-    device: torch.device | str | None, dtype: torch.dtype | None
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+    batch_size: object = 0,
+    owner: object = "initial_state",
 ) -> tuple[torch.device, torch.dtype]:
-    """Defaults for ``initial_state``: CPU and the default floating dtype."""
+    """Defaults for ``initial_state`` (CPU, the default float type); a ``ValueError`` naming
+    ``owner`` for a batch size that is not an integer >= 0 or a non-floating dtype."""
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | torch.SymInt)
+        or batch_size < 0
+    ):
+        raise ValueError(f"{owner}: batch_size must be an integer >= 0, got {batch_size!r}.")
+    if dtype is not None and not dtype.is_floating_point:
+        raise ValueError(f"{owner}: dtype must be a floating type, got {dtype}.")
     return torch.device(device or "cpu"), dtype or torch.get_default_dtype()
 
 

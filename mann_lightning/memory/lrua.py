@@ -118,7 +118,7 @@ class LRUAMemory(Memory):
         Slots ``0..n-1`` are what eq. 6 selects on an all-zero usage with ties broken
         towards the lower index, the rule every later step follows too.
         """
-        device, dtype = resolve_device_dtype(device, dtype)
+        device, dtype = resolve_device_dtype(device, dtype, batch_size, type(self).__name__)
         return initial_lrua_state(
             batch_size, self.memory_size, self.word_size, self.num_reads, device, dtype
         )

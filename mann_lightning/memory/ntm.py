@@ -155,7 +155,7 @@ class NTMMemory(Memory):
         One-hot rather than uniform weights break the symmetry between slots: from a zero
         memory and uniform weights every slot would receive identical writes forever.
         """
-        device, dtype = resolve_device_dtype(device, dtype)
+        device, dtype = resolve_device_dtype(device, dtype, batch_size, type(self).__name__)
         n = self.memory_size
         memory = torch.zeros(batch_size, n, self.word_size, device=device, dtype=dtype)
         onehot = torch.zeros(batch_size, 1, n, device=device, dtype=dtype)

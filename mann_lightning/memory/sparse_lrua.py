@@ -146,7 +146,7 @@ class SparseLRUAMemory(Memory):
     ) -> SparseLRUAState:
         """Empty memory (a broadcast zero: the first step allocates it), zero usage and
         weights; ``w^lu_0`` is slots ``0..H-1`` as in dense LRUA."""
-        device, dtype = resolve_device_dtype(device, dtype)
+        device, dtype = resolve_device_dtype(device, dtype, batch_size, type(self).__name__)
         b, n, h, k = batch_size, self.memory_size, self.num_reads, self.k
         slots = torch.arange(max(k, h), device=device)
         return SparseLRUAState(

@@ -79,3 +79,12 @@ def test_paper_table_columns() -> None:
     assert row["2nd"] == pytest.approx(20.0) and row["10th"] == pytest.approx(100.0)
     table = markdown_table({"MANN": row})
     assert "| MANN | 10.0 | 20.0 | 30.0 | 40.0 | 50.0 | 100.0 |" in table
+
+
+@pytest.mark.parametrize("value", [2.5, True, "3"])
+def test_max_instances_must_be_an_integer(value: object) -> None:
+    from mann_lightning.episode_metrics import EpisodeAccuracy
+
+    for metric in (InstanceAccuracy, EpisodeAccuracy):
+        with pytest.raises(ValueError, match="max_instances must be an integer >= 1"):
+            metric(max_instances=value)  # type: ignore[arg-type]
