@@ -28,6 +28,20 @@ def check_omniglot_settings(settings: Mapping[str, Any]) -> dict[str, int]:
         ``{"train": ..., "val": ..., "test": ...}``, counted from the split's sizes (rotations
         make four training classes of a character).
     """
+    for name in ("num_classes", "samples_per_class", "batch_size", "split_seed", "seed",
+                 "eval_seed", "val_characters", "max_classes", "train_batches_per_epoch",
+                 "val_batches", "test_batches"):  # fmt: skip
+        value = settings.get(name)
+        optional = value is None and name == "max_classes"
+        if (
+            name in settings
+            and not optional
+            and (isinstance(value, bool) or not isinstance(value, int))
+        ):
+            raise ValueError(f"{WHO}: {name} must be an integer, got {value!r}.")
+    for name in ("rotations", "download", "prefetch"):
+        if name in settings and not isinstance(settings[name], bool):
+            raise ValueError(f"{WHO}: {name} must be true or false, got {settings[name]!r}.")
     split, num_classes, max_classes = (settings[k] for k in ("split", "num_classes", "max_classes"))
     label_encoding, val_characters = settings["label_encoding"], settings["val_characters"]
     if split not in SPLIT_SIZES:
