@@ -224,11 +224,8 @@ def resolve_device_dtype(
 ) -> tuple[torch.device, torch.dtype]:
     """Defaults for ``initial_state`` (CPU, the default float type); a ``ValueError`` naming
     ``owner`` for a batch size that is not an integer >= 0 or a non-floating dtype."""
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int | torch.SymInt)
-        or batch_size < 0
-    ):
+    counts = isinstance(batch_size, int | torch.SymInt) and not isinstance(batch_size, bool)
+    if not counts or batch_size < 0:  # type: ignore[operator]
         raise ValueError(f"{owner}: batch_size must be an integer >= 0, got {batch_size!r}.")
     if dtype is not None and not dtype.is_floating_point:
         raise ValueError(f"{owner}: dtype must be a floating type, got {dtype}.")
