@@ -12,6 +12,7 @@ import torch
 
 from mann_lightning.data import load_omniglot
 from mann_lightning.data.cache import check_image_size
+from mann_lightning.value_checks import require_int
 
 from .streams import Half, _OmniglotStream, character_dataset, half_rows, split_held_out
 
@@ -59,10 +60,12 @@ class OmniglotCharacterStream(_OmniglotStream):
         cache_dir: str | None = None,
         download: bool = True,
     ) -> None:
-        if characters_per_experience < 2:
-            raise ValueError(
-                f"characters_per_experience must be >= 2, got {characters_per_experience}."
-            )
+        owner = type(self).__name__
+        require_int(owner, "characters_per_experience", characters_per_experience, 2)
+        require_int(owner, "held_out_drawers", held_out_drawers)
+        require_int(owner, "seed", seed)
+        if num_experiences is not None:
+            require_int(owner, "num_experiences", num_experiences, 1)
         if held_out not in ("characters", "drawers"):
             raise ValueError(f"Unknown held_out={held_out!r}; use 'characters' or 'drawers'.")
         if held_out == "characters" and not 0 < held_out_fraction < 1:

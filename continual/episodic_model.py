@@ -68,6 +68,11 @@ class EpisodicMANN(nn.Module):
         eval_memory: EvalMemory = "empty",
     ) -> None:
         super().__init__()
+        if not isinstance(mann, MANN):
+            raise TypeError(
+                f"EpisodicMANN wraps a mann_lightning.MANN, got {type(mann).__name__}; build one "
+                "with MANN(input_size=..., num_outputs=..., memory=...)."
+            )
         if label_encoding not in ("onehot", "string"):
             raise ValueError(
                 f"Unknown label_encoding {label_encoding!r}; use 'onehot' or 'string'."

@@ -27,6 +27,7 @@ from avalanche.training.plugins import SupervisedPlugin
 from mann_lightning.data.augment import check_jitter
 from mann_lightning.data.pool import ClassPool, sample_pool_episodes
 from mann_lightning.data.stream import stream_seed
+from mann_lightning.value_checks import is_number, require_int
 
 from .episode_data import EpisodeLoader, experience_classes, gather_pool
 from .episodic_model import EpisodicMANN
@@ -80,11 +81,10 @@ class MANNEpisodePlugin(SupervisedPlugin):
             ("batch_size", batch_size, 1),
             ("train_batches", train_batches, 1),
             ("eval_batches", eval_batches, 1),
+            ("seed", seed, None),
+            ("eval_seed", eval_seed, None),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"MANNEpisodePlugin: {name} must be an integer >= {low}, got {value!r}."
-                )
+            require_int("MANNEpisodePlugin", name, value, low)
         check_jitter(  # None: the stream's own, checked there
             "MANNEpisodePlugin",
             0.0 if max_translation is None else max_translation,
@@ -92,8 +92,8 @@ class MANNEpisodePlugin(SupervisedPlugin):
         )
         if ragged not in ("replace", "exclude"):
             raise ValueError(f"Unknown ragged={ragged!r}; use 'replace' or 'exclude'.")
-        if replay_share is not None and not 0 <= replay_share <= 1:
-            raise ValueError(f"replay_share must be in [0, 1] or None, got {replay_share}.")
+        if replay_share is not None and (not is_number(replay_share) or not 0 <= replay_share <= 1):
+            raise ValueError(f"replay_share must be in [0, 1] or None, got {replay_share!r}.")
         self.num_classes, self.samples_per_class = num_classes, samples_per_class
         self.batch_size, self.train_batches, self.eval_batches = (
             batch_size,

@@ -38,6 +38,7 @@ from mann_lightning.data import OmniglotArrays, load_omniglot, rotate90
 from mann_lightning.data.augment import check_jitter
 from mann_lightning.data.cache import check_image_size
 from mann_lightning.data.splits import NUM_CHARACTERS
+from mann_lightning.value_checks import require_int
 
 Half = Literal["all", "background", "evaluation"]
 
@@ -130,10 +131,11 @@ class OmniglotAlphabetStream(_OmniglotStream):
     ) -> None:
         if not 0 < held_out_fraction < 1:
             raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}.")
-        if alphabets_per_experience < 1:
-            raise ValueError(
-                f"alphabets_per_experience must be >= 1, got {alphabets_per_experience}."
-            )
+        owner = type(self).__name__
+        require_int(owner, "alphabets_per_experience", alphabets_per_experience, 1)
+        require_int(owner, "seed", seed)
+        if num_experiences is not None:
+            require_int(owner, "num_experiences", num_experiences, 1)
         check_image_size(type(self).__name__, image_size)
         arrays = load_omniglot(root, cache_dir, image_size, download)
         generator = torch.Generator().manual_seed(seed)

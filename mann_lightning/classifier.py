@@ -11,6 +11,7 @@ from .metrics import InstanceAccuracy, paper_table
 from .module import MANNModule
 from .report_table import single_run_markdown
 from .settings_checks import merge_task_value
+from .value_checks import is_positive_int
 
 
 class MANNClassifier(MANNModule):
@@ -47,10 +48,15 @@ class MANNClassifier(MANNModule):
         label_encoding = merge_task_value("label_encoding", label_encoding, task, default="onehot")
         input_size = merge_task_value("input_size", input_size, task, default=400)
         max_classes = merge_task_value("max_classes", max_classes, task, default=None)
-        if num_classes is None or num_classes < 2:
+        if num_classes is None or not is_positive_int(num_classes) or num_classes < 2:
             raise ValueError(
-                f"MANNClassifier: num_classes must be >= 2 (classes per episode), got {num_classes}; "
-                "set model.init_args.num_classes or use a data module that provides it."
+                f"MANNClassifier: num_classes must be an integer >= 2 (classes per episode), got "
+                f"{num_classes!r}; set model.init_args.num_classes or use a data module that "
+                "provides it."
+            )
+        if max_classes is not None and not is_positive_int(max_classes):
+            raise ValueError(
+                f"MANNClassifier: max_classes must be an integer or None, got {max_classes!r}."
             )
         if max_classes is not None and max_classes < num_classes:
             raise ValueError(

@@ -226,6 +226,20 @@ def test_plugin_jitter_and_samples_per_class_are_checked() -> None:
                         ("batch_size", "2"), ("num_classes", True)):  # fmt: skip
         with pytest.raises(ValueError, match=f"{name} must be an integer >= ., got {value!r}"):
             MANNEpisodePlugin(**{name: value})
+    with pytest.raises(ValueError, match="seed must be an integer, got 1.5"):
+        MANNEpisodePlugin(seed=1.5)
+    for share in (True, "0.5", float("nan"), 1.5):
+        with pytest.raises(ValueError, match="replay_share must be in"):
+            MANNEpisodePlugin(replay_share=share)
+
+
+def test_episodic_mann_refuses_a_module_that_is_not_a_mann() -> None:
+    from torch import nn
+
+    from continual import EpisodicMANN
+
+    with pytest.raises(TypeError, match="EpisodicMANN wraps a mann_lightning.MANN, got Linear"):
+        EpisodicMANN(nn.Linear(400, 5))
 
 
 def test_episodic_mann_needs_labels_fed_back_as_output() -> None:

@@ -103,6 +103,9 @@ def test_character_stream_groups_and_held_out_drawers() -> None:
         ({"held_out_fraction": 1.0}, "held_out_fraction"),
         ({"alphabets": "cyrillic"}, "Unknown alphabets"),
         ({"image_size": 200}, "OmniglotAlphabetStream: image_size 200 is larger than"),
+        ({"alphabets_per_experience": True}, "alphabets_per_experience must be an integer >= 1"),
+        ({"num_experiences": 1.0}, "num_experiences must be an integer >= 1, got 1.0"),
+        ({"seed": "0"}, "seed must be an integer, got '0'"),
     ],
 )
 def test_bad_alphabet_groupings_are_clear_errors(kwargs: dict, message: str, omniglot) -> None:
@@ -113,3 +116,6 @@ def test_bad_alphabet_groupings_are_clear_errors(kwargs: dict, message: str, omn
 def test_too_many_character_groups_is_a_clear_error(omniglot) -> None:
     with pytest.raises(ValueError, match="give 1 groups of 1000"):
         OmniglotCharacterStream(characters_per_experience=1000, num_experiences=2, download=False)
+    for kwargs in ({"characters_per_experience": 2.5}, {"held_out_drawers": 1.0}):
+        with pytest.raises(ValueError, match="OmniglotCharacterStream: .* must be an integer"):
+            OmniglotCharacterStream(download=False, **kwargs)

@@ -38,3 +38,17 @@ def test_transposed_targets_are_refused(encoding: str) -> None:
         model.loss(outputs, wrong)
     with pytest.raises(ValueError, match="must be"):
         model.loss(outputs, batch._replace(targets=batch.targets.flatten(0, 1)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_classes": "5"}, "num_classes must be an integer >= 2 .*got '5'"),
+        ({"num_classes": 2.5}, "num_classes must be an integer >= 2 .*got 2.5"),
+        ({"num_classes": True}, "num_classes must be an integer >= 2 .*got True"),
+        ({"num_classes": 5, "max_classes": 7.0}, "max_classes must be an integer or None"),
+    ],
+)
+def test_class_counts_of_the_wrong_type_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MANNClassifier(input_size=9, memory="none", controller_size=6, **kwargs)
