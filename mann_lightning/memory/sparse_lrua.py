@@ -2,7 +2,7 @@
 
 The step is the LRUA step of :mod:`~mann_lightning.memory.lrua` (eqs. 2-8) with one change:
 each head reads only its ``k`` slots of highest cosine similarity (softmax over those ``k``,
-zero elsewhere; ties go to the lowest index). Read weights are then ``k``-sparse and so are
+zero elsewhere; exact ties go to the lowest index, see ``select``). Read weights are then ``k``-sparse and so are
 the write weights of eq. 7 (``g w^r_{t-1} + (1 - g) w^lu_{t-1}`` touches at most ``H*k + H``
 slots); both are kept as ``(index, values)`` pairs. With ``k = memory_size`` the step is the
 dense LRUA step (up to rounding), values and gradients.
@@ -18,8 +18,8 @@ are scanned and the step never synchronises with the host.
 In-place state: a step *overwrites the memory of the state it continues from*. Step from the
 latest state only; stepping again from an older state raises an error. A memory this module
 did not produce (fresh ``initial_state``, a detached or loaded state, a user tensor) is copied
-once on its first step. ``detach_state`` shares the buffer: to branch from a state, clone its
-memory (``state._replace(memory=state.memory.clone())``).
+once on its first step. ``detach_state`` shares the buffer and drops the check: to branch
+from a state, clone its memory (``state._replace(memory=state.memory.clone())``).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class SparseLRUAMemory(Memory):
         scan: ``"window"``: look for the top ``k`` and the least used only among the slots
             that can hold them (reads two numbers on the host per step); ``"full"``: among
             all slots, without host reads; ``"auto"``: window on CPU, full elsewhere. All
-            three compute the same function.
+            three compute the same function up to the ties ``select`` describes.
         input_size: Controller output size; normally set by the model via ``build``.
         eps: Stabiliser of the cosine similarity (eq. 2).
     """
@@ -220,13 +220,13 @@ class SparseLRUAMemory(Memory):
         autograd) and its frontier recomputed; an older state of a buffer is refused.
         """
         memory, tag = state.memory, getattr(state.memory, _TAG, None)
+        if tag is not None and tag[0] is not state.frontier:  # in any dtype
+            raise RuntimeError(
+                "SparseLRUAMemory: this state is stale; a later step has already updated "
+                "its memory in place. Step from the latest state; to branch, copy the "
+                "state first: state._replace(memory=state.memory.clone())."
+            )
         if tag is not None and memory.dtype == dtype:
-            if tag[0] is not state.frontier:
-                raise RuntimeError(
-                    "SparseLRUAMemory: this state is stale; a later step has already updated "
-                    "its memory in place. Step from the latest state; to branch, copy the "
-                    "state first: state._replace(memory=state.memory.clone())."
-                )
             if tag[1] == _version(memory):
                 return memory, state.frontier
         else:

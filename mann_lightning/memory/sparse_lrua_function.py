@@ -43,6 +43,15 @@ def select(values: Tensor, count: int, largest: bool, fast: bool = True) -> Tens
     unless the ``count``-th and next values tie (a host read). Otherwise, or without ``fast``,
     an exact rule of a few passes that never reads a value on the host.
 
+    Ties are ties of the computed values. Eq. 2's dots come from a batched product whose
+    rounding can depend on a row's position and on the window's width, so rows equal in exact
+    arithmetic (the ``H`` least-used slots after a first write into the empty memory) can get
+    similarities one unit in the last place apart, and a higher one of them is read. Which of
+    several equal rows a head reads can then differ between ``scan="window"`` and ``"full"``
+    (so between CPU and GPU), and the episode from there (a 2026-12-02 audit: word sizes 5-10,
+    3-8 of 8 twenty-step episodes; none seen at the paper's 40). An exact rule would need
+    eq. 2 as a sum per row, 3-25x slower than the product here.
+
     Args:
         values: ``[..., L]`` with ``L >= count`` (any strides).
         count: How many to pick.

@@ -290,6 +290,8 @@ def test_stale_state_is_refused_and_a_clone_branches():
     reads_a, _ = mem.step(keys[1], alpha[1], state)
     with pytest.raises(RuntimeError, match="stale"):
         mem.step(keys[2], alpha[2], state)
+    with pytest.raises(RuntimeError, match="stale"):  # in another dtype too (was a silent copy)
+        mem.step(keys[2].float(), alpha[2].float(), state)
     reads_b, _ = mem.step(keys[1], alpha[1], branch)
     torch.testing.assert_close(reads_a, reads_b)
     fresh = mem.initial_state(1, dtype=F64)  # an initial state can be used twice
