@@ -84,21 +84,33 @@ def refuse_untrained(subcommand: str, folders: list[Path], allowed: object) -> N
 
 
 class SetAsidePreviousRun(Callback):
-    """``mann fit`` without ``--ckpt_path``: a checkpoint folder holding an earlier run's
-    ``*.ckpt`` files is renamed to ``<folder>.previous-<k>`` (nothing is deleted), once the
-    data is set up (callbacks' ``setup`` follows the data module's), so a run that stops
-    before training (data not found, a bad setting) leaves the earlier run's checkpoints where
-    they were. Placed first among the callbacks: before ``ModelCheckpoint.setup`` warns that
-    the folder is not empty."""
+    """``mann fit``: a checkpoint folder holding another run's ``*.ckpt`` files is renamed to
+    ``<folder>.previous-<k>`` (nothing is deleted), once the data is set up (callbacks'
+    ``setup`` follows the data module's), so a run that stops before training (data not
+    found, a bad setting) leaves the earlier run's checkpoints where they were. Placed first
+    among the callbacks: before ``ModelCheckpoint.setup`` warns that the folder is not empty.
+
+    Args:
+        resuming_from: ``--ckpt_path`` of a resumed run: a folder that holds it is the run's
+            own and stays; any other (the checkpoints of a newer run, when an older one is
+            resumed from a folder set aside) is moved like a fresh run's.
+    """
+
+    def __init__(self, resuming_from: str | None = None) -> None:
+        self.resuming_from = resuming_from
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit" or trainer.global_rank != 0:
             return
-        for old, kept in set_aside_previous_run(checkpoint_folders(trainer)):
-            rank_zero_warn(
-                f"{old} held the checkpoints of an earlier run: moved to {kept} (to continue "
-                "that run instead, use --ckpt_path last)."
+        own = Path(self.resuming_from).resolve().parents if self.resuming_from else ()
+        folders = [f for f in checkpoint_folders(trainer) if f.resolve() not in own]
+        for old, kept in set_aside_previous_run(folders):
+            why = (
+                f"the run resumed from {self.resuming_from} writes its checkpoints to {old}"
+                if self.resuming_from
+                else "to continue that run instead, use --ckpt_path last"
             )
+            rank_zero_warn(f"{old} held the checkpoints of another run: moved to {kept} ({why}).")
 
 
 def prepare_run(
@@ -131,8 +143,8 @@ def prepare_run(
         check_state_dict(ckpt_path, checkpoint, model)
     elif subcommand != "fit" and not ckpt_path:
         refuse_untrained(subcommand, checkpoint_folders(trainer), config.get("allow_untrained"))
-    if subcommand == "fit" and not ckpt_path:
-        trainer.callbacks.insert(0, SetAsidePreviousRun())  # once the data is found
+    if subcommand == "fit" and "://" not in str(ckpt_path or ""):
+        trainer.callbacks.insert(0, SetAsidePreviousRun(ckpt_path or None))  # once data is found
     if subcommand == "fit" and not any(isinstance(c, NonFiniteGuard) for c in trainer.callbacks):
         trainer.callbacks.append(NonFiniteGuard())
     check_evaluation_data(subcommand, trainer, datamodule)

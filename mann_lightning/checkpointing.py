@@ -194,7 +194,11 @@ class SafeModelCheckpoint(ModelCheckpoint):
     ) -> None:  # fmt: skip
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         step, interval = trainer.global_step, self.last_every_n_steps
-        if interval and step % interval == 0 and not self._should_skip_saving_checkpoint(trainer):
+        # The step that reaches max_steps saves too, here: within the epoch, as a periodic
+        # save; at on_train_end Lightning has already counted the cut epoch as finished.
+        final = self.save_last and 0 < trainer.max_steps <= step
+        periodic = interval and step % interval == 0
+        if (periodic or final) and not self._should_skip_saving_checkpoint(trainer):
             # Keep the "already saved at this step" mark of the top-k logic untouched, so a
             # validation at this same step still saves ``best`` (and ``last`` again).
             saved_at = self._last_global_step_saved
@@ -209,9 +213,10 @@ class SafeModelCheckpoint(ModelCheckpoint):
             self._last_written_step = trainer.global_step
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """A run that reaches ``max_steps`` in the middle of an epoch ends without the
-        validation that would write ``last.ckpt``: write it with the final weights, so that
-        ``--ckpt_path last`` tests them and a rerun of the finished run trains nothing more."""
+        """A run that stops in the middle of an epoch ends without the validation that would
+        write ``last.ckpt``: write it with the final weights (if the last training step did
+        not), so that ``--ckpt_path last`` tests them and a rerun of the finished run trains
+        nothing more."""
         super().on_train_end(trainer, pl_module)
         final = trainer.global_step
         if (

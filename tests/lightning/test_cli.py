@@ -195,6 +195,36 @@ def test_a_run_ending_mid_epoch_saves_its_final_step(tmp_path: Path) -> None:
         assert torch.equal(tensor, resumed["state_dict"][name]), name
 
 
+def test_raising_max_steps_extends_a_run_as_if_it_had_been_longer(tmp_path: Path) -> None:
+    """The end-of-training ``last.ckpt`` was written after Lightning had counted the cut
+    epoch as finished: the extended run started a new epoch (one epoch ahead, and ``wipe:
+    experience`` wiped the carried memory there), so its weights drifted from one long run."""
+    from helpers.mann_runs import mann_in_process, write_tiny_config
+
+    carried = ("--model.init_args.wipe", "experience", "--trainer.max_steps")
+    ends = {}
+    for name, runs in (("long", [12]), ("extended", [7, 12])):
+        (tmp_path / name).mkdir()
+        write_tiny_config(tmp_path / name)
+        for index, steps in enumerate(runs):
+            resume = ("--ckpt_path", "last") if index else ()
+            done = mann_in_process(
+                "fit", "--config", "tiny.yaml", *carried, str(steps), *resume, cwd=tmp_path / name
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+        ends[name] = torch.load(
+            tmp_path / name / "runs/tiny/checkpoints/last.ckpt", weights_only=False
+        )
+    long, extended = ends["long"], ends["extended"]
+    assert (
+        (extended["global_step"], extended["epoch"])
+        == (long["global_step"], long["epoch"])
+        == (12, 2)
+    )
+    for name, tensor in long["state_dict"].items():
+        assert torch.equal(tensor, extended["state_dict"][name]), name
+
+
 def test_a_new_fit_sets_the_earlier_runs_checkpoints_aside(tmp_path: Path) -> None:
     from helpers.mann_runs import mann_in_process, write_tiny_config
 
@@ -210,7 +240,7 @@ def test_a_new_fit_sets_the_earlier_runs_checkpoints_aside(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-2000:]
     kept = tmp_path / "runs/tiny/checkpoints.previous-1"
     assert {p.name: p.read_bytes() for p in kept.glob("*.ckpt")} == first
-    assert "held the checkpoints of an earlier run: moved to " in done.stderr
+    assert "held the checkpoints of another run: moved to " in done.stderr
     assert "exists and is not empty" not in done.stderr  # moved before Lightning looks
     assert str(Path("runs/tiny/checkpoints.previous-1 (to continue")) in done.stderr
     assert (folder / "last.ckpt").read_bytes() != first["last.ckpt"]  # the new run's own
@@ -225,3 +255,29 @@ def test_a_new_fit_sets_the_earlier_runs_checkpoints_aside(tmp_path: Path) -> No
     assert failed.returncode == 2, failed.stderr[-2000:]
     assert {p.name: p.read_bytes() for p in folder.glob("*.ckpt")} == second
     assert not (tmp_path / "runs/tiny/checkpoints.previous-2").exists()
+
+
+def test_resuming_another_folders_checkpoint_sets_this_folders_aside(tmp_path: Path) -> None:
+    """``--ckpt_path`` of a run set aside earlier used to overwrite the newer run's
+    ``last.ckpt`` in the configured folder; a checkpoint inside that folder keeps it."""
+    from helpers.mann_runs import mann_in_process, write_tiny_config
+
+    write_tiny_config(tmp_path, max_steps=2)
+    folder, kept = tmp_path / "runs/tiny/checkpoints", tmp_path / "runs/tiny/checkpoints.previous-1"
+    for _ in range(2):  # the second run sets the first's folder aside
+        assert mann_in_process("fit", "--config", "tiny.yaml", cwd=tmp_path).returncode == 0
+    newer = {p.name: p.read_bytes() for p in folder.glob("*.ckpt")}
+    done = mann_in_process(
+        "fit", "--config", "tiny.yaml", "--trainer.max_steps", "4", "--ckpt_path",
+        str(kept / "last.ckpt"), cwd=tmp_path, warnings_shown=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    moved = tmp_path / "runs/tiny/checkpoints.previous-2"
+    assert {p.name: p.read_bytes() for p in moved.glob("*.ckpt")} == newer
+    assert "the run resumed from" in done.stderr
+    assert torch.load(folder / "last.ckpt", weights_only=False)["global_step"] == 4
+    again = mann_in_process(
+        "fit", "--config", "tiny.yaml", "--trainer.max_steps", "6", "--ckpt_path", "last",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 0 and not (tmp_path / "runs/tiny/checkpoints.previous-3").exists()
