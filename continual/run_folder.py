@@ -61,6 +61,8 @@ def prepare_run_dir(run_dir: Path, restart: bool, text: str, digest: str) -> Non
     setting its first experience refused) is moved aside too, with one line, so the corrected
     command runs. A folder with other files and no run is refused: nothing is overwritten.
     """
+    if restart and (run_dir / run_state.CHECKPOINT).is_file():
+        _move_aside(run_dir, "the previous run")  # unread: it may be corrupt or foreign
     saved = run_state.load(run_dir) if run_dir.is_dir() else None
     if saved is None and run_dir.is_dir():
         others = _files_of_no_run(run_dir)

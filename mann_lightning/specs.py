@@ -49,7 +49,18 @@ def from_spec(spec: dict[str, Any], base: type[nn.Module]) -> nn.Module:
         ) from error
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ValueError(f"{spec['class_path']} is not a {base.__name__} subclass.")
-    return cls(**spec.get("init_args", {}))
+    init_args = spec.get("init_args") or {}
+    if not isinstance(init_args, dict):
+        raise ValueError(f"{spec['class_path']}: init_args must be a mapping, got {init_args!r}.")
+    parameters = inspect.signature(cls.__init__).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        told = unknown_keys(init_args, [name for name in parameters if name != "self"])
+        if told:  # a YAML typo reaches here with its class_path, as a bare TypeError
+            raise ValueError(
+                f"{spec['class_path']} takes no {', '.join(told)}; check the spelling of the "
+                "init_args keys (a key of another class left behind when class_path changed?)."
+            )
+    return cls(**init_args)
 
 
 def _missing_class_path(spec: dict[str, Any], base: type[nn.Module]) -> str:

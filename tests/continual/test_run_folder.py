@@ -101,3 +101,17 @@ def test_run_folder_takeover_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (started / "log.txt").write_text("log")
     run_folder.prepare_run_dir(started, False, "new", "this")
     assert (started / "config.yaml").read_text() == run_folder.WRITTEN_BY_RUN + "new"
+
+
+def test_restart_moves_an_unreadable_run_aside_without_reading_it(tmp_path: Path) -> None:
+    """The error for a corrupt ``checkpoint.pt`` says "Rerun with --restart true"; that rerun
+    used to read the file first and fail the same way."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"truncated")
+    with pytest.raises(UserError, match="unreadable.*--restart true"):
+        run_folder.prepare_run_dir(run, False, "seed: 1\n", "digest")
+    run_folder.prepare_run_dir(run, True, "seed: 1\n", "digest")
+    (aside,) = tmp_path.glob("run.previous-*")
+    assert (aside / "checkpoint.pt").read_bytes() == b"truncated"
+    assert (run / "config.yaml").read_text() == run_folder.WRITTEN_BY_RUN + "seed: 1\n"

@@ -32,6 +32,17 @@ def test_a_spec_without_class_path_names_the_suspect_value() -> None:
         from_spec({"init_args": {"memory_size": 8}}, Memory)
 
 
+def test_a_yaml_key_the_class_does_not_take_is_named_with_its_spelling() -> None:
+    """With its class_path (a YAML file) the key reached the constructor: a bare TypeError."""
+    spec = {"class_path": "mann_lightning.memory.LRUAMemory", "init_args": {"memory_sise": 8}}
+    with pytest.raises(ValueError, match="LRUAMemory takes no 'memory_sise' .*'memory_size'"):
+        from_spec(spec, Memory)
+    ntm = {"class_path": "mann_lightning.memory.NTMMemory", "init_args": {"gamma": 0.9}}
+    with pytest.raises(ValueError, match="NTMMemory takes no 'gamma'"):
+        from_spec(ntm, Memory)
+    assert from_spec({**spec, "init_args": {"memory_size": 8}}, Memory).memory_size == 8
+
+
 def test_no_validation_warns_that_best_is_never_saved(
     tmp_path: Path, omniglot: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
