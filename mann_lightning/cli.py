@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from .checkpoint_choice import prepare_run, resolve_named_checkpoint
 from .command_line_checks import check_config_files, check_seed
+from .config_output import KeepEarlierConfig
 from .error_report import run_console, user_message
 from .errors import UserError, is_user_error
 from .module import MANNModule
@@ -207,6 +208,7 @@ def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True) 
         subclass_mode_data=True,
         seed_everything_default=0,
         auto_configure_optimizers=False,  # the module's own settings (lr, lr_schedule, ...)
+        save_config_callback=KeepEarlierConfig,  # an earlier config.yaml renamed, not replaced
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"default_root_dir": "runs"},
         parser_kwargs=_parser_kwargs(),

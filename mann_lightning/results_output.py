@@ -18,6 +18,27 @@ if TYPE_CHECKING:
     from lightning import Trainer
 
 
+def write_result_files(folder: Path, name: str, payload: dict[str, Any], markdown: str) -> str:
+    """Write ``<name>.json`` and ``<name>.md`` into ``folder``; files of those names already
+    there (an earlier evaluation into the same folder) are first renamed to
+    ``<name>.previous-<k>.json`` / ``.md``, nothing is overwritten. Returns a line saying
+    where the earlier files went, or ``""``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / f"{name}{suffix}" for suffix in (".json", ".md")]
+    moved = ""
+    if any(path.exists() for path in files):
+        k = 1
+        while any((folder / f"{name}.previous-{k}{p.suffix}").exists() for p in files):
+            k += 1
+        for path in files:
+            if path.exists():
+                path.rename(folder / f"{name}.previous-{k}{path.suffix}")
+        moved = f"earlier {name}.json/.md in {folder} kept as {name}.previous-{k}.json/.md"
+    files[0].write_text(dumps(payload))
+    files[1].write_text(markdown + "\n")
+    return moved
+
+
 class ResultsOutput:
     """Result files of a Lightning module: needs ``self.trainer`` (a ``LightningModule``)."""
 
@@ -52,8 +73,8 @@ class ResultsOutput:
         if self.trainer.global_rank != 0:
             return None
         folder = self.results_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.json").write_text(dumps(payload))
-        (folder / f"{name}.md").write_text(markdown + "\n")
+        moved = write_result_files(folder, name, payload, markdown)
         rank_zero_info(f"\n{markdown}\n\nwritten to {folder / name}.json and .md")
+        if moved:
+            rank_zero_info(moved)
         return folder

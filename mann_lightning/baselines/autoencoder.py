@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from mann_lightning.data import OmniglotEpisodes, make_classes, rotate90, split_characters
 from mann_lightning.data.splits import carve_validation
+from mann_lightning.preflight import check_writable
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def load_autoencoder(path: Path) -> tuple[Autoencoder, dict[str, Any]]:
     except Exception as error:  # truncated, foreign or not a torch file at all
         raise ValueError(
             f"autoencoder {path} is not a model saved by mann-knn ({type(error).__name__}: "
-            f"{error}); delete it or pass another --autoencoder path."
+            f"{error}); pass another --autoencoder path (a new one is trained there)."
         ) from error
 
 
@@ -175,10 +176,13 @@ def get_autoencoder(
         if differ:
             raise ValueError(
                 f"autoencoder {path} was trained with other settings (saved, wanted): {differ}; "
-                "delete it or pass another --autoencoder path."
+                "pass another --autoencoder path (a new one is trained there)."
             )
         log.info("autoencoder loaded from %s", path)
         return model, meta
+    if path.exists():  # not a file: a folder
+        raise ValueError(f"--autoencoder {path} is a folder; give a file path (model.pt).")
+    check_writable([("--autoencoder folder", path.parent)], fix="Give another --autoencoder.")
     images = training_images(data)
     start = time.perf_counter()
     model, final = train_autoencoder(images, epochs, seed=seed)

@@ -31,7 +31,7 @@ from mann_lightning.metrics import InstanceAccuracy, markdown_table, paper_table
 from mann_lightning.preflight import check_writable
 from mann_lightning.specs import unknown_keys
 
-from ..strict_json import dumps
+from ..results_output import write_result_files
 from .autoencoder import get_autoencoder
 
 MODEL_NAMES = {"pixels": "kNN (raw pixels)", "autoencoder": "kNN (autoencoder features)"}
@@ -239,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{k} [{a:.1f}, {b:.1f}]" for k, (a, b) in payload["ci95_percent"].items()
     )
     markdown = f"{table}\n\n95% CI (bootstrap over {payload['episodes']} episodes): {intervals}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "test_results.json").write_text(dumps(payload))
-    (out / "test_results.md").write_text(markdown + "\n")
-    print(f"{markdown}\n\nwritten to {out / 'test_results.json'} and .md")
+    moved = write_result_files(out, "test_results", payload, markdown)
+    print(
+        f"{markdown}\n\nwritten to {out / 'test_results.json'} and .md" + f"\n{moved}" * bool(moved)
+    )
     return 0
 
 

@@ -133,7 +133,16 @@ def test_command_on_a_small_test_set(omniglot: Path, tmp_path: Path, capsys) -> 
     # a file that is not a saved model is one line, not a traceback
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     assert main([*ae_argv, "--autoencoder", str(tmp_path / "junk.pt")]) == 2
-    assert "is not a model saved by mann-knn" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "is not a model saved by mann-knn" in error and "delete" not in error
+    # a folder as the model file: refused before training, not after
+    assert main([*ae_argv, "--autoencoder", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    # a rerun into the same --out keeps the earlier results
+    earlier = (out / "test_results.json").read_text()
+    assert main([*argv, "--features", "pixels"]) == 0
+    assert (out / "test_results.previous-1.json").read_text() == earlier
+    assert "kept as test_results.previous-1.json/.md" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -281,3 +281,22 @@ def test_resuming_another_folders_checkpoint_sets_this_folders_aside(tmp_path: P
         cwd=tmp_path,
     )  # fmt: skip
     assert again.returncode == 0 and not (tmp_path / "runs/tiny/checkpoints.previous-3").exists()
+
+
+def test_without_a_logger_earlier_configs_and_results_are_kept(tmp_path: Path) -> None:
+    """With ``--trainer.logger false`` runs share ``default_root_dir``: the second run used to
+    replace the first's ``config.yaml`` and ``test_results.json``."""
+    from helpers.mann_runs import mann_in_process, write_tiny_config
+
+    write_tiny_config(tmp_path, max_steps=2)
+    plain = ("--config", "tiny.yaml", "--trainer.logger", "false")
+    for command, extra in (("fit", ()), ("fit", ("--seed_everything", "1"))):
+        assert mann_in_process(command, *plain, *extra, cwd=tmp_path).returncode == 0
+    root = tmp_path / "runs"
+    assert "seed_everything: 0" in (root / "config.previous-1.yaml").read_text()
+    assert "seed_everything: 1" in (root / "config.yaml").read_text()
+    last = ("--ckpt_path", "runs/tiny/checkpoints/last.ckpt")
+    for _ in range(2):
+        assert mann_in_process("test", *plain, *last, cwd=tmp_path).returncode == 0
+    assert (root / "test_results.previous-1.json").is_file()
+    assert (root / "test_results.json").is_file()
