@@ -86,7 +86,8 @@ class MANNCLI(LightningCLI):
         if ckpt_path and ckpt_path not in SPECIAL_CKPT_PATHS:
             self._load_checkpoint(ckpt_path, self.config[subcommand])
         try:
-            super()._parse_ckpt_path()
+            if not self._merge_python_hparams(subcommand):
+                super()._parse_ckpt_path()
         except Exception as error:
             if self._checkpoint is None or not is_user_error(error):
                 raise
@@ -94,6 +95,19 @@ class MANNCLI(LightningCLI):
                 f"--ckpt_path {ckpt_path}: its settings do not fit this configuration: "
                 f"{user_message(error)}"
             ) from error
+
+    def _merge_python_hparams(self, subcommand: str) -> bool:
+        """A checkpoint saved by a ``Trainer`` in Python records no ``_class_path`` and
+        Lightning would merge its hparams as the configured base class's: merge them into the
+        configured class (checked against it by :meth:`_load_checkpoint`). ``False``: not such
+        a checkpoint, Lightning's merge applies."""
+        hparams = dict((self._checkpoint or {}).get("hyper_parameters") or {})
+        class_path = (self.config[subcommand].get("model") or {}).get("class_path")
+        if not hparams or "_class_path" in hparams or not class_path:
+            return False
+        model = {"class_path": class_path, "dict_kwargs": hparams}
+        self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
+        return True
 
     def _load_checkpoint(self, ckpt_path: str, config: Any) -> None:
         """Read ``ckpt_path``, refuse it if it does not fit ``config``'s model and data, and warn

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .specs import same_class
 
 #: Model settings that only steer training or metrics: a checkpoint's value silently wins
 #: over the configuration's (Lightning restores them), so a difference is only a warning.
@@ -121,7 +122,7 @@ def compare_with_config(
     model = _plain(model_config) or {}
     trained_as = hparams.get("_class_path")
     wanted = model.get("class_path")
-    if trained_as and wanted and trained_as != wanted:
+    if trained_as and wanted and not same_class(trained_as, wanted):
         raise UserError(
             f"--ckpt_path {path} holds a {trained_as.rsplit('.', 1)[-1]} but the configuration "
             f"builds a {wanted.rsplit('.', 1)[-1]}; use the config the checkpoint was trained "
@@ -172,6 +173,8 @@ def leaf_differences(before: Any, after: Any, name: str = "") -> list[tuple[str,
                 dotted = f"{name}.{key}" if name else str(key)
                 found += leaf_differences(before.get(key), after.get(key), dotted)
         return found
+    if name.rsplit(".", 1)[-1] == "class_path" and same_class(before, after):
+        return []
     return [(name, before, after)]
 
 

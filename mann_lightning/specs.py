@@ -35,13 +35,32 @@ def spec_of(module: nn.Module) -> dict[str, Any]:
     return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
 
 
+def same_class(a: object, b: object) -> bool:
+    """Whether two ``class_path`` strings name one class: ``mann_lightning.memory.LRUAMemory``
+    and ``mann_lightning.memory.lrua.LRUAMemory`` do (a checkpoint saved from Python records
+    the defining module, a config the public one)."""
+    if a == b:
+        return True
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    try:
+        return import_class(a) is import_class(b)
+    except (ValueError, ImportError, AttributeError):
+        return False
+
+
+def import_class(path: str) -> Any:
+    """The object ``package.module.Name`` names (``ImportError``/``AttributeError`` if none)."""
+    module_name, _, class_name = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def from_spec(spec: dict[str, Any], base: type[nn.Module]) -> nn.Module:
     """Instantiate a ``class_path``/``init_args`` spec, checking it is a ``base``."""
     if isinstance(spec, dict) and "class_path" not in spec:
         raise ValueError(_missing_class_path(spec, base))
     try:
-        module_name, _, class_name = spec["class_path"].rpartition(".")
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = import_class(spec["class_path"])
     except (KeyError, ValueError, ImportError, AttributeError) as error:
         raise ValueError(
             f"Cannot build a {base.__name__} from {spec!r}: expected "

@@ -50,3 +50,15 @@ def test_same_settings_say_nothing() -> None:
     checkpoint = _checkpoint(memory=_memory(write_gate_bias=-1.0), controller="lstm")
     config = _config(memory=_memory(write_gate_bias=-1.0), controller="lstm")
     assert compare_with_config("x.ckpt", checkpoint, config) == []
+
+
+def test_a_class_named_by_its_defining_module_is_the_same_class() -> None:
+    """A checkpoint re-saved from Python records ``mann_lightning.memory.lrua.LRUAMemory``; a
+    config says ``mann_lightning.memory.LRUAMemory``. Both are one class: accepted."""
+    saved = {**_memory(), "class_path": "mann_lightning.memory.lrua.LRUAMemory"}
+    checkpoint = _checkpoint(memory=saved)
+    config = _config(memory=_memory())
+    assert compare_with_config("x.ckpt", checkpoint, config) == []
+    other = {**_memory(), "class_path": "mann_lightning.memory.NTMMemory"}
+    with pytest.raises(UserError, match="memory.class_path"):
+        compare_with_config("x.ckpt", _checkpoint(memory=other), _config(memory=_memory()))

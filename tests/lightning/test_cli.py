@@ -300,3 +300,28 @@ def test_without_a_logger_earlier_configs_and_results_are_kept(tmp_path: Path) -
         assert mann_in_process("test", *plain, *last, cwd=tmp_path).returncode == 0
     assert (root / "test_results.previous-1.json").is_file()
     assert (root / "test_results.json").is_file()
+
+
+def test_a_checkpoint_saved_from_python_is_evaluated_with_its_config(tmp_path: Path) -> None:
+    """A ``Trainer`` in Python records no ``_class_path`` and names the memory by its defining
+    module: ``mann test`` refused it ("another model") or failed merging its hparams."""
+    from helpers.mann_runs import mann_in_process, write_tiny_config
+
+    write_tiny_config(tmp_path, max_steps=2)
+    assert mann_in_process("fit", "--config", "tiny.yaml", cwd=tmp_path).returncode == 0
+    saved = torch.load(tmp_path / "runs/tiny/checkpoints/last.ckpt", weights_only=False)
+    hparams = saved["hyper_parameters"]
+    for key in ("_class_path", "_instantiator"):
+        hparams.pop(key)
+    hparams["memory"]["class_path"] = "mann_lightning.memory.lrua.LRUAMemory"
+    torch.save(saved, tmp_path / "python.ckpt")
+    done = mann_in_process(
+        "test", "--config", "tiny.yaml", "--ckpt_path", "python.ckpt", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    hparams["memory"]["init_args"]["memory_size"] = 32  # another architecture: still refused
+    torch.save(saved, tmp_path / "other.ckpt")
+    done = mann_in_process(
+        "test", "--config", "tiny.yaml", "--ckpt_path", "other.ckpt", cwd=tmp_path
+    )
+    assert done.returncode == 2 and "memory_size=32" in done.stderr
