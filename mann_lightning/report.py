@@ -43,7 +43,7 @@ from typing import Any, NoReturn
 
 from .learning_curves import run_label
 from .report_curves import CurvesError, draw_report_curves
-from .report_table import PAPER, markdown, notes, paper_rows, result_row
+from .report_table import COLUMNS, PAPER, markdown, notes, paper_rows, result_row
 
 RESULT_FILE = "test_results.json"
 
@@ -91,6 +91,22 @@ def load_result(path: Path) -> dict[str, Any]:
             )
     if all(value is None or math.isnan(value) for value in accuracy.values()):
         raise ReportError(f"{file}: every accuracy_percent value is NaN or null; nothing to show.")
+    if not any(column in accuracy for column in COLUMNS):
+        raise ReportError(
+            f"{file}: accuracy_percent has none of the table's presentations "
+            f"({', '.join(COLUMNS)}); its keys are {', '.join(map(repr, accuracy))}."
+        )
+    for key in ("checkpoint", "ci95_percent"):  # optional; the table reads them as mappings
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            raise ReportError(f"{file}: {key!r} is {payload[key]!r}; a JSON object is expected.")
+    intervals = payload.get("ci95_percent") or {}
+    for column, pair in intervals.items():
+        if pair is not None and not (
+            isinstance(pair, list) and len(pair) == 2 and all(_is_percentage(v) for v in pair)
+        ):
+            raise ReportError(
+                f"{file}: ci95_percent[{column!r}] is {pair!r}; [low, high] percentages expected."
+            )
     return payload
 
 
@@ -161,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         curves = args.curves or args.metrics is not None
         if curves and args.out is None:
             raise ReportError("--curves needs --out DIR (curves.png is written there).")
+        if args.target is not None and not 0 <= args.target <= 100:  # NaN too
+            raise ReportError(f"--target {args.target}: an accuracy in percent, 0 to 100.")
+        if args.out is not None and args.out.exists() and not args.out.is_dir():
+            raise ReportError(f"--out {args.out} is a file; give a folder for report.md.")
         files = [result_file(path) for path in args.results]
         if args.metrics is not None and len(args.metrics) != len(files):  # before writing
             raise ReportError(f"{len(args.metrics)} --metrics files for {len(files)} result files.")

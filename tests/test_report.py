@@ -137,6 +137,10 @@ def test_single_run_markdown_names_the_checkpoint(two_runs: list[Path]) -> None:
         ('{"accuracy_percent": {"1st": 20.0, "2nd": "high"}}', "accuracy_percent['2nd'] is 'high'"),
         ('{"accuracy_percent": {"1st": 20.0, "2nd": 1000.0}}', "a percentage in [0, 100]"),
         ('{"accuracy_percent": {"1st": NaN, "10th": null}}', "every accuracy_percent value is"),
+        ('{"accuracy_percent": {"foo": 50}}', "none of the table's presentations"),
+        ('{"accuracy_percent": {"1st": 50}, "checkpoint": "x"}', "'checkpoint' is 'x'"),
+        ('{"accuracy_percent": {"1st": 50}, "ci95_percent": "x"}', "a JSON object is expected"),
+        ('{"accuracy_percent": {"1st": 50}, "ci95_percent": {"1st": 3}}', "[low, high]"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(
@@ -153,17 +157,21 @@ def test_bad_input_is_one_line_and_exit_code_2(
 
 
 def test_other_usage_errors_exit_2(two_runs: list[Path], capsys: pytest.CaptureFixture) -> None:
+    a_file = two_runs[0] / "test_results.json" if two_runs[0].is_dir() else two_runs[0]
     for argv in (
         [str(two_runs[0]), "--labels", "a", "b"],
         [str(two_runs[0]), "--curves"],
         [str(two_runs[0]), "--paper", "table9"],
+        [str(two_runs[0]), "--out", str(a_file)],
+        [str(two_runs[0]), "--out", str(a_file.parent / "o"), "--curves", "--target", "nan"],
     ):
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "2 labels for 1 result files" in err and "--curves needs --out" in err
-    assert err.count("\n") == 3 and "invalid choice: 'table9'" in err  # one line each
+    assert "is a file; give a folder" in err and "--target nan: an accuracy" in err
+    assert err.count("\n") == 5 and "invalid choice: 'table9'" in err  # one line each
 
 
 def test_wall_time_interpolated_by_step() -> None:
