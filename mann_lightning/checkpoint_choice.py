@@ -46,8 +46,13 @@ def resolve_named_checkpoint(name: str, trainer: Trainer, fitting: bool) -> str 
         if fitting:
             return None  # Lightning starts afresh (and warns): handy in restart loops
     candidates = [str(f / "best.ckpt") for f in folders if (f / "best.ckpt").is_file()]
-    where = ", ".join(map(str, folders)) or "no checkpoint folder configured"
-    hint = f"e.g. --ckpt_path {candidates[0]}" if candidates else f"none found in {where}"
+    where = ", ".join(map(str, folders))
+    hint = (
+        f"e.g. --ckpt_path {candidates[0]}" if candidates
+        else f"none found in {where}" if where
+        else "this config has no checkpoint callback with a dirpath"
+    )  # fmt: skip
+    where = where or "no checkpoint folder configured"
     if name == "best" and fitting:
         raise UserError(
             "mann fit --ckpt_path best: resuming continues a run from its latest state; "

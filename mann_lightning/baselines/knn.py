@@ -115,7 +115,10 @@ def load_data(config: Path, num_classes: int | None, test_batches: int | None) -
     """The data module of a training config's ``data:`` section, with optional overrides."""
     if not config.is_file():
         raise ValueError(f"config not found: {config}")
-    loaded = yaml.safe_load(config.read_text()) or {}
+    try:  # yaml's own message names "<unicode string>", not the file
+        loaded = yaml.safe_load(config.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{config} is not valid YAML: {str(error).splitlines()[0]}") from None
     section = loaded.get("data") if isinstance(loaded, dict) else None
     if not isinstance(section, dict):
         raise ValueError(f"{config} has no data: section")
@@ -124,8 +127,7 @@ def load_data(config: Path, num_classes: int | None, test_batches: int | None) -
         raise ValueError(f"{config}: data is {class_path}, not an Omniglot episode module")
     kwargs = dict(section.get("init_args") or {})
     settings = inspect.signature(OmniglotEpisodes.__init__).parameters
-    unknown = unknown_keys(kwargs, settings)
-    if unknown:
+    if unknown := unknown_keys(kwargs, settings):
         raise ValueError(f"{config}: data.init_args has no setting {', '.join(unknown)}.")
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
@@ -138,10 +140,8 @@ def load_data(config: Path, num_classes: int | None, test_batches: int | None) -
         kwargs["test_batches"] = test_batches
     data = OmniglotEpisodes(**kwargs)
     if data.test_batches < 1:
-        raise ValueError(
-            f"test_batches is {data.test_batches}: there are no test episodes to score; "
-            "give --test-batches 1 or more."
-        )
+        raise ValueError(f"test_batches is {data.test_batches}: no test episodes to score; "
+                         "give --test-batches 1 or more.")  # fmt: skip
     return data
 
 

@@ -54,9 +54,15 @@ class EpisodeBatch(NamedTuple):
 
 
 def check_episode_shape(
-    num_classes: int, samples_per_class: int, available: int, encoding: LabelEncoding, where: str
+    num_classes: int,
+    samples_per_class: int,
+    available: int,
+    encoding: LabelEncoding,
+    where: str,
+    fix: str = "lower num_classes (or enable rotations / use a split with more classes)",
 ) -> None:
-    """Raise a ``ValueError`` saying what to change if an episode shape cannot be drawn."""
+    """Raise a ``ValueError`` saying what to change (``fix``) if an episode shape cannot be
+    drawn from ``available`` classes of ``where``."""
     label_size(encoding, num_classes)
     if num_classes < 1 or samples_per_class < 1:
         raise ValueError(
@@ -65,8 +71,7 @@ def check_episode_shape(
         )
     if num_classes > available:
         raise ValueError(
-            f"num_classes={num_classes} exceeds the {available} classes of {where}; lower "
-            "num_classes (or enable rotations / use a split with more classes)."
+            f"num_classes={num_classes} exceeds the {available} classes of {where}; {fix}."
         )
     if encoding == "string" and num_classes > NUM_STRINGS:
         raise ValueError(

@@ -101,8 +101,16 @@ def check_shape_for_stages(
         else f"the held-out characters of split={split!r} (val_characters=0)",
         "test": f"the held-out test characters of split={split!r}",
     }
+    fixes = {  # rotations turn training characters only
+        "train": "lower num_classes" + ("" if rotations else " or set rotations=true")
+        + " (or use a split with more classes)",
+        "val": "lower num_classes or raise val_characters",
+        "test": "lower num_classes (the split fixes the held-out characters)",
+    }  # fmt: skip
     for key, text in where.items():
-        check_episode_shape(num_classes, samples_per_class, available[key], label_encoding, text)
+        check_episode_shape(
+            num_classes, samples_per_class, available[key], label_encoding, text, fixes[key]
+        )
     for name, value, why in (  # the paper's task needs both, beyond what can be drawn
         ("samples_per_class", samples_per_class, "accuracy is reported from a class's 2nd "
          "presentation, so one drawing per class leaves nothing to learn or measure"),

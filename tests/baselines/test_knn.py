@@ -168,6 +168,7 @@ def test_bad_input_is_one_line_and_status_2(extra: list[str], message: str, caps
     [
         ("data:\n  init_args:\n    num_clases: 5\n", "no setting 'num_clases' (did you mean"),
         ("just text\n", "has no data: section"),
+        ("data: [\n", "config.yaml is not valid YAML"),
     ],
 )
 def test_a_malformed_config_is_one_line(tmp_path: Path, text: str, message: str, capsys) -> None:
