@@ -121,7 +121,7 @@ def test_an_episode_matches_the_op_by_op_memory(dtype: torch.dtype, word: int, t
     torch.manual_seed(0)
     fused = LRUAMemory(16, word, 4, input_size=12).to(dtype)
     plain = LRUAMemory(16, word, 4, input_size=12, fused_kernel=False).to(dtype)
-    assert_same_episode(fused, plain, dtype, tol)
+    assert_same_episode(fused, plain, dtype, tol, slots_may_permute=True)
 
 
 def test_the_kernel_refuses_mismatched_shapes() -> None:
