@@ -133,8 +133,9 @@ def restore(strategy: Any, saved: dict[str, Any], skip: tuple[type, ...]) -> Run
     vars(strategy.clock).update(saved["clock"])
     rng = saved["rng"]
     torch.set_rng_state(rng["torch"])
-    if rng["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+    if rng["cuda"] and torch.cuda.is_available():  # the GPUs present now, if fewer
+        for index, state in enumerate(rng["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, index)
     np.random.set_state(rng["numpy"])
     random.setstate(rng["python"])
     return RunState(**saved["run"])

@@ -17,6 +17,9 @@ from mann_lightning.model import MANN
 MEMORIES = {
     "lrua": lambda: LRUAMemory(16, 4, 2),
     "ntm": lambda: NTMMemory(16, 4, 2),
+    # the op-by-op steps a GPU runs (on CPU the defaults above take the fused kernels)
+    "lrua_op_by_op": lambda: LRUAMemory(16, 4, 2, fused_kernel=False),
+    "ntm_op_by_op": lambda: NTMMemory(16, 4, 2, fused_kernel=False),
     "sparse_lrua": lambda: SparseLRUAMemory(16, 4, 2, k=4, scan="full"),  # the GPU path
 }
 
@@ -53,6 +56,20 @@ def test_no_host_sync_on_cpu(memory: str, monkeypatch: pytest.MonkeyPatch) -> No
     logits = training_step(model, inputs, prev)
     monkeypatch.undo()
     assert torch.isfinite(logits).all()
+
+
+def test_rotation_classes_are_jittered_without_host_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quarter turns came from a table built with ``torch.tensor`` at every training batch: on
+    a GPU a host-to-device copy that waits for the device."""
+    from mann_lightning.data.augment import random_affine
+
+    images, turns = torch.rand(8, 10, 10), torch.arange(8) % 4
+    generator = torch.Generator().manual_seed(0)
+    expected = random_affine(images, generator, 0.1, 10.0, turns)
+    for name in ("tensor", "as_tensor", "from_numpy"):
+        monkeypatch.setattr(torch, name, lambda *a, **k: pytest.fail("a tensor of host values"))
+    out = random_affine(images, generator.manual_seed(0), 0.1, 10.0, turns)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -91,9 +91,10 @@ def random_affine(
     angle = u[:, 0] * (max_rotation * math.pi / 180.0)
     cos, sin = angle.cos(), angle.sin()
     if quarter_turns is not None:  # exact cos / sin of k * 90 degrees, composed
-        k = quarter_turns.long() % 4
-        c4 = torch.tensor([1.0, 0.0, -1.0, 0.0], device=device, dtype=dtype)[k]
-        s4 = torch.tensor([0.0, 1.0, 0.0, -1.0], device=device, dtype=dtype)[k]
+        # (rounded: exact 1, 0, -1; no table of host values, whose copy to a GPU would wait
+        # for the device at every batch)
+        quarter = (quarter_turns.long() % 4).to(dtype) * (math.pi / 2)
+        c4, s4 = quarter.cos().round(), quarter.sin().round()
         cos, sin = c4 * cos - s4 * sin, s4 * cos + c4 * sin
     shift = u[:, 1:] * (2.0 * max_translation)  # normalised coordinates span 2 per side
     # affine_grid(align_corners=False) as one small GEMM: grid = coefficients @ basis, with
