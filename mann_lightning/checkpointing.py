@@ -154,11 +154,23 @@ def set_aside_previous_run(folders: list[Path]) -> list[tuple[Path, Path]]:
 
 def move_aside(folder: Path) -> Path:
     """Rename ``folder`` to ``<folder>.previous-<k>``, the first free ``k``; return the new name."""
+    return keep_previous([folder], keep_suffix=False)[0]
+
+
+def keep_previous(paths: list[Path], keep_suffix: bool = True) -> list[Path]:
+    """Rename each existing path to ``<stem>.previous-<k><suffix>`` (``<name>.previous-<k>``
+    without ``keep_suffix``), one ``k`` for all: the first that none of them has taken. A file
+    and its companions (``test_results.json`` and ``.md``) keep their numbers paired. Returns
+    the new names of those that existed."""
+
+    def previous(path: Path, k: int) -> Path:
+        stem, suffix = (path.stem, path.suffix) if keep_suffix else (path.name, "")
+        return path.with_name(f"{stem}.previous-{k}{suffix}")
+
     k = 1
-    while (kept := folder.with_name(f"{folder.name}.previous-{k}")).exists():
+    while any(previous(path, k).exists() for path in paths):
         k += 1
-    folder.rename(kept)
-    return kept
+    return [path.rename(previous(path, k)) for path in paths if path.exists()]
 
 
 class SafeModelCheckpoint(ModelCheckpoint):

@@ -8,6 +8,8 @@ from lightning import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
+from .checkpointing import keep_previous
+
 
 class KeepEarlierConfig(SaveConfigCallback):
     """Lightning's ``SaveConfigCallback``, but an existing ``config.yaml`` in the log folder is
@@ -24,9 +26,6 @@ class KeepEarlierConfig(SaveConfigCallback):
             path = Path(folder, self.config_filename) if folder else None
             local = path is not None and "://" not in str(folder)
             if local and trainer.is_global_zero and path.is_file():
-                k = 1
-                while (kept := path.with_name(f"{path.stem}.previous-{k}{path.suffix}")).exists():
-                    k += 1
-                path.rename(kept)
+                (kept,) = keep_previous([path])
                 rank_zero_info(f"earlier {path} kept as {kept.name}")
         super().setup(trainer, pl_module, stage)

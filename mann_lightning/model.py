@@ -24,6 +24,7 @@ from .controller import Controller, make_controller
 from .memory import Memory, make_memory
 from .memory.base import resolve_device_dtype
 from .model_checks import check_call
+from .value_checks import require_int
 
 
 class MANNState(NamedTuple):
@@ -89,10 +90,8 @@ class MANN(nn.Module):
         for name, value, low in (("input_size", input_size, 1), ("num_outputs", num_outputs, 1),
                                  ("label_size", label_size, 0),
                                  ("controller_size", controller_size, 1)):  # fmt: skip
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < low
-            ):
-                raise ValueError(f"MANN: {name} must be an integer >= {low}, got {value!r}.")
+            if value is not None:
+                require_int("MANN", name, value, low)
         self.compile_mode = check_compile_mode(compile)
         self.input_size = input_size
         self.num_outputs = num_outputs

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.utilities import rank_zero_info
 
+from .checkpointing import keep_previous
 from .strict_json import dumps
 
 if TYPE_CHECKING:
@@ -25,18 +26,10 @@ def write_result_files(folder: Path, name: str, payload: dict[str, Any], markdow
     where the earlier files went, or ``""``."""
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / f"{name}{suffix}" for suffix in (".json", ".md")]
-    moved = ""
-    if any(path.exists() for path in files):
-        k = 1
-        while any((folder / f"{name}.previous-{k}{p.suffix}").exists() for p in files):
-            k += 1
-        for path in files:
-            if path.exists():
-                path.rename(folder / f"{name}.previous-{k}{path.suffix}")
-        moved = f"earlier {name}.json/.md in {folder} kept as {name}.previous-{k}.json/.md"
+    kept = keep_previous(files)
     files[0].write_text(dumps(payload))
     files[1].write_text(markdown + "\n")
-    return moved
+    return f"earlier {name}.json/.md in {folder} kept as {kept[0].stem}.json/.md" if kept else ""
 
 
 class ResultsOutput:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..value_checks import require_int
 from .augment import check_jitter
 from .cache import check_image_size
 from .episodes import check_episode_shape
@@ -32,13 +33,8 @@ def check_omniglot_settings(settings: Mapping[str, Any]) -> dict[str, int]:
                  "eval_seed", "val_characters", "max_classes", "train_batches_per_epoch",
                  "val_batches", "test_batches"):  # fmt: skip
         value = settings.get(name)
-        optional = value is None and name == "max_classes"
-        if (
-            name in settings
-            and not optional
-            and (isinstance(value, bool) or not isinstance(value, int))
-        ):
-            raise ValueError(f"{WHO}: {name} must be an integer, got {value!r}.")
+        if name in settings and not (value is None and name == "max_classes"):
+            require_int(WHO, name, value)
     for name in ("rotations", "download", "prefetch"):
         if name in settings and not isinstance(settings[name], bool):
             raise ValueError(f"{WHO}: {name} must be true or false, got {settings[name]!r}.")

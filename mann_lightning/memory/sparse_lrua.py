@@ -2,9 +2,9 @@
 
 The step is the LRUA step of :mod:`~mann_lightning.memory.lrua` (eqs. 2-8) with one change:
 each head reads only its ``k`` slots of highest cosine similarity (softmax over those ``k``,
-zero elsewhere; exact ties go to the lowest index, see ``select``). Read weights are then ``k``-sparse and so are
-the write weights of eq. 7 (``g w^r_{t-1} + (1 - g) w^lu_{t-1}`` touches at most ``H*k + H``
-slots); both are kept as ``(index, values)`` pairs. With ``k = memory_size`` the step is the
+zero elsewhere; exact ties go to the lowest index, see ``select``). Read weights are then
+``k``-sparse and so are the write weights of eq. 7 (``g w^r_{t-1} + (1 - g) w^lu_{t-1}``
+touches at most ``H*k + H`` slots); both are kept as ``(index, values)`` pairs. With ``k = memory_size`` the step is the
 dense LRUA step (up to rounding), values and gradients.
 
 Cost per step: ``M_t`` is updated in place and backward saves only the rows read, so the
