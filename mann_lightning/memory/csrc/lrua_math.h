@@ -226,7 +226,18 @@ template <typename T>
 MANN_INLINE void softmax(const T* __restrict z, T* __restrict w, int64_t n) {
   constexpr int64_t L = lanes<T>();
   T mx = z[0];
-  for (int64_t t = 1; t < n; ++t) mx = z[t] > mx ? z[t] : mx;
+  int64_t t = 1;
+  if (n >= 2 * L) {  // the largest on vectors, then across lanes: the same value (a NaN
+    V<T> vm = vload<T>(z);  // anywhere makes every output NaN either way)
+    for (t = L; t + L <= n; t += L) {
+      const V<T> v = vload<T>(z + t);
+      vm = v > vm ? v : vm;
+    }
+    T lane[L];
+    vstore<T>(lane, vm);
+    for (int64_t i = 0; i < L; ++i) mx = lane[i] > mx ? lane[i] : mx;
+  }
+  for (; t < n; ++t) mx = z[t] > mx ? z[t] : mx;
   V<T> acc = {};
   int64_t i = 0;
   for (; i + L <= n; i += L) {
