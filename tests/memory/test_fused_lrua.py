@@ -230,3 +230,31 @@ def test_nan_keys_give_nan_reads_as_the_op_by_op_step() -> None:
         ref = _reference(*inputs, 1e-6)
     for a, b in zip(ours[:4], ref[:4], strict=True):
         assert torch.equal(a.isnan(), b.isnan())
+
+
+def _least_by_rounds(usage: torch.Tensor, heads: int) -> torch.Tensor:
+    """Eq. 6 as ``heads`` rounds of argmin (a NaN counts as least, ties: the lower index)."""
+    left, marks = usage.clone(), torch.zeros_like(usage)
+    for _ in range(heads):
+        index = torch.argmin(left, dim=-1, keepdim=True)
+        marks.scatter_(-1, index, 1.0)
+        left.scatter_(-1, index, float("inf"))
+    return marks
+
+
+@pytest.mark.parametrize("heads", [1, 3, 4, 6])
+def test_least_used_slots_with_ties_and_nans_are_those_of_rounds_of_argmin(heads: int) -> None:
+    """Zero keys and memory read every slot alike, so slots of equal usage stay exactly tied;
+    a NaN usage counts as least."""
+    inputs = list(_inputs(4, heads, 13, 8, torch.float64))
+    with torch.no_grad():
+        inputs[0].zero_()  # keys
+        inputs[2].zero_()  # memory
+        inputs[3].zero_()  # read weights: w^w is the least-used term alone
+        gen = torch.Generator().manual_seed(heads)
+        inputs[5] = torch.randint(0, 3, (4, 13), generator=gen).double()  # usage: many ties
+        inputs[5][1, [2, 7]] = float("nan")
+        inputs[5][2, 5:] = float("nan")
+        outputs = torch.ops.mann_lrua.forward(*inputs, 0.95, 1e-6)
+    new_usage, new_least_used = outputs[4], outputs[5]
+    assert torch.equal(new_least_used, _least_by_rounds(new_usage, heads))

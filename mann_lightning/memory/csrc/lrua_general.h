@@ -78,8 +78,34 @@ MANN_INLINE void begin_step(const ForwardArgs<T>& a, int64_t b) {
   a.erase[b] = least_of<T>(a.usage + b * N, N, nullptr);
 }
 
+// lu[i] = 1 on the H slots of least u (eq. 6), the same ones as H rounds of least_of (a NaN
+// counts as least; ties: the lower index), in one pass that keeps the H least so far sorted.
+template <typename T>
+MANN_INLINE void mark_least(const T* u, int64_t N, int64_t H, T* lu) {
+  constexpr int64_t kMax = 16;
+  if (H > kMax) {
+    for (int64_t r = 0; r < H; ++r) lu[least_of<T>(u, N, lu)] = 1;
+    return;
+  }
+  const auto before = [](T x, T y) { return y == y && (x != x || x < y); };  // as least_of
+  T val[kMax];
+  int64_t idx[kMax], count = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    const T x = u[i];
+    if (count == H && !before(x, val[H - 1])) continue;
+    int64_t p = count < H ? count++ : H - 1;
+    for (; p > 0 && before(x, val[p - 1]); --p) {
+      val[p] = val[p - 1];
+      idx[p] = idx[p - 1];
+    }
+    val[p] = x;
+    idx[p] = i;
+  }
+  for (int64_t r = 0; r < count; ++r) lu[idx[r]] = 1;
+}
+
 // After it: w^u_t = gamma w^u_{t-1} + sum_h (w^r_t + w^w_t) (eq. 5), then w^lu_t, 1 on the H
-// slots of least w^u_t (eq. 6; ties: the lower index), found as H rounds of least_of.
+// slots of least w^u_t (eq. 6; ties: the lower index).
 template <typename T>
 MANN_INLINE void end_step(const ForwardArgs<T>& a, int64_t b) {
   const int64_t H = a.H, N = a.N;
@@ -91,7 +117,7 @@ MANN_INLINE void end_step(const ForwardArgs<T>& a, int64_t b) {
     u[n] = s + a.gamma * u0[n];
     lu[n] = 0;
   }
-  for (int64_t r = 0; r < H; ++r) lu[least_of<T>(u, N, lu)] = 1;
+  mark_least<T>(u, N, H, lu);
 }
 
 template <typename T>
