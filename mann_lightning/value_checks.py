@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 
 def is_number(value: object) -> bool:
     """An ``int`` or ``float`` that is not a ``bool`` (``True`` is an ``int`` in Python)."""
@@ -26,3 +28,14 @@ def require_int(owner: str, name: str, value: object, low: int | None = None) ->
         return
     bound = "" if low is None else f" >= {low}"
     raise ValueError(f"{owner}: {name} must be an integer{bound}, got {value!r}.")
+
+
+def at_least_one(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1 (the parser names the option if not)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer of at least 1")
+    return value

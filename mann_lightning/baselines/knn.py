@@ -32,6 +32,7 @@ from mann_lightning.preflight import check_writable
 from mann_lightning.specs import unknown_keys
 
 from ..results_output import write_result_files
+from ..value_checks import at_least_one
 from .autoencoder import get_autoencoder
 
 MODEL_NAMES = {"pixels": "kNN (raw pixels)", "autoencoder": "kNN (autoencoder features)"}
@@ -195,15 +196,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _Parser(prog="mann-knn", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, required=True, help="training config (data:)")
     parser.add_argument("--features", choices=sorted(MODEL_NAMES), default="pixels")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help="results folder (default runs/knn/<config>_<features>[_<N>way])",
-    )
-    parser.add_argument("--test-batches", type=int, help="override data.test_batches")
+    parser.add_argument("--out", type=Path,
+                        help="results folder (default runs/knn/<config>_<features>[_<N>way])")  # fmt: skip
+    parser.add_argument("--test-batches", type=at_least_one, help="override data.test_batches")
     parser.add_argument("--num-classes", type=int, help="override data.num_classes (N-way)")
     parser.add_argument("--autoencoder", type=Path, help="model file (default OUT/autoencoder.pt)")
-    parser.add_argument("--autoencoder-epochs", type=int, default=30)
+    parser.add_argument("--autoencoder-epochs", type=at_least_one, default=30)
     parser.add_argument("--seed", type=int, default=0, help="autoencoder training seed")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="sklearn")
     return parser.parse_args(argv)

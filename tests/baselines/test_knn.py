@@ -153,7 +153,9 @@ def test_command_on_a_small_test_set(omniglot: Path, tmp_path: Path, capsys) -> 
         (["--config", str(REPO / "configs" / "gp_regression_1d.yaml")], "not an Omniglot"),
         (["--config", str(STRING_CONFIG), "--num-classes", "500"], "num_classes=500"),
         (["--config", str(STRING_CONFIG), "--num-classes", "1"], "num_classes must be >= 2"),
-        (["--config", str(STRING_CONFIG), "--test-batches", "0"], "no test episodes"),
+        (["--config", str(STRING_CONFIG), "--test-batches", "0"], "--test-batches: '0' is not"),
+        (["--config", str(STRING_CONFIG), "--test-batches", "-2"], "--test-batches: '-2' is not"),
+        (["--config", str(STRING_CONFIG), "--autoencoder-epochs", "x"], "--autoencoder-epochs"),
         (["--config", str(STRING_CONFIG), "--out", str(REPO / "README.md" / "x")], "not a folder"),
     ],
 )

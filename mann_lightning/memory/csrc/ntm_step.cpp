@@ -202,9 +202,10 @@ std::vector<Tensor> ntm_backward(
               mann_ntm::read_weight_grads_one(m0, wwb, e, a, gr, Hr, grw, gwr.data(),
                                               row.data(), kscale.data(), N, W);
             }
-            mann_ntm::address_backward_any(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
-                                       gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
-                                       gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
+            mann_ntm::address_backward_any(readh, mn + N, prw, wr, gwr.data(), gbe + Hw,
+                                           gg + Hw, gs + Hw * S, gga + Hw, gprw, dd.data(),
+                                           kscale.data(), gmn.data(), t1.data(), t2.data(), z,
+                                           e_cos, e_sharp);
             if constexpr (NV > 0) {
               mann_ntm::memory_grads_one_v<T, NV>(m0, wwb, e, a, gmin, wr, gr, Hr, dd.data(),
                                                   readh.k, kscale.data(), mn + N, gmn.data(),
@@ -228,8 +229,8 @@ std::vector<Tensor> ntm_backward(
             }
           }
           mann_ntm::address_backward_any(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
-                                     gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
-                                     gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
+                                         gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
+                                         gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
           mann_ntm::rows_backward(readh.k, Hr, dd.data(), kscale.data(), m, mn + N, gmn.data(),
                                   gk + Hw * W, gm.data(), N, W);
           // eqs. 3-4 backward: M_t = M_{t-1} prod_h (1 - w^w_h e_h) + sum_h w^w_h a_h.
@@ -257,8 +258,8 @@ std::vector<Tensor> ntm_backward(
             }
         }
         mann_ntm::address_backward_any(writes, mn, pww, wwb, gww.data(), gbe, gg, gs, gga, gpww,
-                                   dd.data(), kscale.data(), gmn.data(), t1.data(), t2.data(), z,
-                                   e_cos, e_sharp);
+                                       dd.data(), kscale.data(), gmn.data(), t1.data(), t2.data(),
+                                       z, e_cos, e_sharp);
         mann_ntm::rows_backward(k, Hw, dd.data(), kscale.data(), m0, mn, gmn.data(), gk, gm0, N,
                                 W);
       }
