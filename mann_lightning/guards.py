@@ -1,8 +1,8 @@
 """Stop (or skip) a training step whose loss or gradients are NaN or infinite.
 
-:class:`NonFiniteGuard` notes a non-finite loss before the backward pass and checks the
-gradients before the optimizer step, where it decides (all processes together under DDP), so
-non-finite values never reach the weights:
+:class:`NonFiniteGuard` keeps the loss before the backward pass and checks it with the
+gradients before the optimizer step (one host read per step), where it decides (all
+processes together under DDP), so non-finite values never reach the weights:
 
 * ``action="stop"`` (default) ends ``mann fit`` with a message naming the step, and exit
   status 2. No checkpoint is written after the bad step, so ``last.ckpt`` holds the last good
@@ -56,12 +56,12 @@ class NonFiniteGuard(Callback):
         self.max_consecutive_skips = max_consecutive_skips
         self.skipped = 0  #: steps skipped in this run
         self._in_a_row = 0
-        self._bad_loss: float | None = None
+        self._loss: Tensor | None = None
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self._bad_loss = None
+        self._loss = None
         if fault("nan_at_step") == trainer.global_step:
             inputs = batch.inputs if hasattr(batch, "inputs") else batch[0]
             inputs[0, 0].fill_(math.nan)  # MANN_FAULT drill: one poisoned episode
@@ -69,20 +69,19 @@ class NonFiniteGuard(Callback):
     def on_before_backward(
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor
     ) -> None:
-        if not bool(torch.isfinite(loss.detach()).all()):
-            self._bad_loss = float(loss.detach().float().sum())
+        self._loss = loss.detach()  # checked with the gradients: one host read per step
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
         # Decided here, after the (all-reduced) backward, and agreed by all processes, so that
         # under DDP every rank stops or skips together.
-        bad = self._first_bad_gradient(pl_module)
-        local = self._bad_loss is not None or bad is not None
+        bad_loss, bad = self._first_bad_value(pl_module, self._loss)
+        local = bad_loss is not None or bad is not None
         if not trainer.strategy.reduce_boolean_decision(local, all=False):
             self._in_a_row = 0
             return
-        what = f"the loss is {self._bad_loss}" if self._bad_loss is not None else ""
+        what = f"the loss is {bad_loss}" if bad_loss is not None else ""
         what = what or (f"the gradient of {bad} is not finite" if bad else "")
         what = what or "another process has a non-finite loss"
         if self.action == "stop":
@@ -97,21 +96,29 @@ class NonFiniteGuard(Callback):
         rank_zero_warn(f"NonFiniteGuard: skipped step {trainer.global_step}: {what}.")
 
     @staticmethod
-    def _first_bad_gradient(pl_module: L.LightningModule) -> str | None:
+    def _first_bad_value(
+        pl_module: L.LightningModule, loss: Tensor | None
+    ) -> tuple[float | None, str | None]:
+        """The loss if it is not finite, and the first parameter whose gradient is not."""
         named = [(n, p.grad) for n, p in pl_module.named_parameters() if p.grad is not None]
-        if not named:
-            return None
+        losses = [] if loss is None else [loss.float().sum()]
+        if not named and not losses:
+            return None, None
         # A NaN or inf anywhere in a gradient makes its sum NaN or inf, so finite sums clear
         # every element in one pass without a mask (0.05 against 1.25 ms per step for the
-        # paper's MANN; docs/performance.md). A non-finite sum, or finite values whose sum
-        # overflowed, gets the element-wise check.
-        sums = torch.stack([grad.detach().sum().float() for _, grad in named])
+        # paper's MANN; docs/performance.md), and with the loss's in the same tensor one
+        # host read (a wait for the device on a GPU) per step clears both. A non-finite sum,
+        # or finite values whose sum overflowed, gets the element-wise check.
+        sums = torch.stack(losses + [grad.detach().sum().float() for _, grad in named])
         if bool(torch.isfinite(sums).all()):
-            return None
+            return None, None
+        bad_loss = float(sums[0]) if losses and not bool(torch.isfinite(sums[0])) else None
+        if not named:
+            return bad_loss, None
         finite = torch.stack([torch.isfinite(grad).all() for _, grad in named])
         if bool(finite.all()):
-            return None
-        return named[int((~finite).nonzero()[0])][0]
+            return bad_loss, None
+        return bad_loss, named[int((~finite).nonzero()[0])][0]
 
     def _stop(self, trainer: L.Trainer, what: str) -> None:
         step = trainer.global_step

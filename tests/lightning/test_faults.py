@@ -217,3 +217,22 @@ def test_guard_finds_one_non_finite_element_among_many(bad: list[float]) -> None
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
     with pytest.raises(NonFiniteTrainingError, match="gradient of weight"):
         NonFiniteGuard().on_before_optimizer_step(fake_trainer(2), layer, optimizer)
+
+
+def test_guard_reads_the_device_once_per_good_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loss and gradients are cleared by one host read (a wait for the device on a GPU)."""
+    layer = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    guard, trainer = NonFiniteGuard(), fake_trainer(4)
+    guard.on_train_batch_start(trainer, layer, (torch.ones(1, 3),), 0)
+    loss = layer(torch.ones(1, 3)).sum()
+    reads = []
+    original = torch.Tensor.__bool__
+    monkeypatch.setattr(torch.Tensor, "__bool__", lambda t: reads.append(1) or original(t))
+    guard.on_before_backward(trainer, layer, loss)
+    loss.backward()
+    guard.on_before_optimizer_step(trainer, layer, optimizer)
+    assert len(reads) == 1
+    guard.on_before_backward(trainer, layer, loss.detach() * math.nan)  # then a NaN loss
+    with pytest.raises(NonFiniteTrainingError, match="step 4 .*the loss is nan"):
+        guard.on_before_optimizer_step(trainer, layer, optimizer)
