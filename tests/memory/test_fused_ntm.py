@@ -42,7 +42,7 @@ def _step(mem: NTMMemory, leaves: list[torch.Tensor]) -> tuple[torch.Tensor, ...
 # product), a shift as wide as the memory, a word not a multiple of the vector width. In
 # float64 words of 8, 16, 20 and 40 take the vectorised passes (ntm_fast.h: 2, 4, 5 and 10
 # vectors of 32 bytes; fewer than four read heads, slots not a whole number of 4-row blocks),
-# 5 read heads the general loops.
+# 5 read heads the general loops; 9 shifts sum eq. 8's dL/ds apart from the fused pass.
 CASES = [
     (9, 8, 4, 1, 3),
     (7, 5, 2, 3, 5),
@@ -52,6 +52,7 @@ CASES = [
     (10, 20, 3, 1, 3),
     (7, 16, 2, 2, 3),
     (8, 8, 5, 1, 3),
+    (13, 8, 2, 1, 9),
 ]
 
 

@@ -193,13 +193,6 @@ void circular_shift(const T* __restrict src, const T* __restrict s, int64_t S, i
   }
 }
 
-// sum_i a[i] b[(i - off) mod N]: dL/ds of eq. 8, as two dot products.
-template <typename T>
-T circular_dot(const T* a, const T* b, int64_t off, int64_t N) {
-  off = (off % N + N) % N;
-  return dot(a + off, b, N - off) + dot(a, b + N - off, off);
-}
-
 // Eqs. 5-9 for the heads of `hd` from their dots k . M(i) (in the first aux plane) and the
 // row norms `mn`: weights w [H, N].
 template <typename T>
@@ -225,60 +218,6 @@ void address(const Heads<T>& hd, const T* mn, const T* prev, T* w, T* tmp, const
     circular_shift(gated, hd.s + h * S, S, N, 1, shifted);  // eq. 8
     log_scaled(shifted, seps, gamma, lg, z1, N);  // eq. 9 as softmax(gamma log(w~ + eps))
     softmax(z1, w + h * N, N);
-  }
-}
-
-// Backward of `address` given dL/dw (`gw`, [H, N]), per head: the gradients of beta, g,
-// gamma [H], s [H, S] and the previous weights [H, N]; dL/d(k . M(i)) into `dd` [H, N],
-// dL/d||k|| / ||k|| into `kscale` [H] (0 for a zero key), and adds dL/d||M(i)|| to `gmn`
-// [N]. `rows_backward` then takes these to the keys and the memory.
-template <typename T>
-void address_backward(const Heads<T>& hd, const T* mn, const T* prev, const T* w,
-                      const T* gw, T* gbeta, T* gg, T* gs, T* ggamma, T* gprev, T* dd,
-                      T* kscale, T* gmn, T* t1, T* t2, const Sizes& z, T eps, T seps) {
-  const int64_t N = z.N, W = z.W, S = z.S, half = S / 2, P = hd.plane;
-  for (int64_t h = 0; h < hd.H; ++h) {
-    const T* k = hd.k + h * W;
-    const T* __restrict cos = hd.aux + h * N;
-    const T* __restrict content = cos + P;
-    const T* __restrict gated = cos + 2 * P;
-    const T* __restrict shifted = cos + 3 * P;
-    const T* __restrict lg = cos + 4 * P;
-    const T* __restrict wh = w + h * N;
-    const T* __restrict gwh = gw + h * N;
-    const T* __restrict p = prev + h * N;
-    T* __restrict a = t1;
-    T* __restrict c = t2;
-    T* __restrict d = dd + h * N;
-    T* __restrict gp = gprev + h * N;
-    const T beta = hd.beta[h], g = hd.g[h], gamma = hd.gamma[h];
-    // eq. 9: softmax backward, then through gamma * log(w~ + eps).
-    const T total = dot(gwh, wh, N);
-    for (int64_t n = 0; n < N; ++n) a[n] = wh[n] * (gwh[n] - total);  // dL/dz
-    ggamma[h] = dot(a, lg, N);
-    for (int64_t n = 0; n < N; ++n) a[n] = a[n] * gamma / (shifted[n] + seps);  // dL/dw~
-    // eq. 8: dL/ds(j) = sum_i dw~(i) w^g(i - off_j); dL/dw^g by the transposed shift.
-    for (int64_t j = 0; j < S; ++j) gs[h * S + j] = circular_dot(a, gated, j - half, N);
-    circular_shift(a, hd.s + h * S, S, N, -1, c);  // dL/dw^g
-    // eq. 7, then the content softmax (eq. 5).
-    for (int64_t n = 0; n < N; ++n) {
-      a[n] = content[n] - p[n];
-      gp[n] = (T(1) - g) * c[n];
-    }
-    gg[h] = dot(c, a, N);
-    for (int64_t n = 0; n < N; ++n) c[n] = g * c[n];  // dL/dw^c
-    const T total_c = dot(c, content, N);
-    for (int64_t n = 0; n < N; ++n) a[n] = content[n] * (c[n] - total_c);  // dL/d(beta K)
-    gbeta[h] = dot(a, cos, N);
-    // K = k . M(i) / (||k|| ||M(i)|| + eps); a zero norm's gradient is taken as 0.
-    const T kn = std::sqrt(dot(k, k, W));
-    for (int64_t n = 0; n < N; ++n) {
-      const T den = kn * mn[n] + eps, dk = beta * a[n];  // dL/dK(i)
-      d[n] = dk / den;
-      c[n] = -dk * cos[n] / den;  // dL/d(||k|| ||M(i)||)
-      gmn[n] += c[n] * kn;
-    }
-    kscale[h] = kn > 0 ? dot(c, mn, N) / kn : T(0);
   }
 }
 

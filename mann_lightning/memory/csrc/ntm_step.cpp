@@ -4,17 +4,18 @@
 // matrices per addressing, and its backward as many again. Here each batch element's memory
 // stays in cache through the whole step; batch elements run in parallel (at::parallel_for,
 // torch's thread count). ntm_kernels.h has the general loops (any word, any heads),
-// ntm_fast.h and ntm_address_fast.h their vectorised forms (words of whole 32-byte vectors, at
-// most four heads per group), ntm_forward.h one element's forward; mann_lightning/memory/
-// fused_ntm.py builds and registers this file.
+// ntm_fast.h their vectorised forms (words of whole 32-byte vectors, at most four heads per
+// group), ntm_forward.h one element's forward, ntm_address_backward.h the addressing's
+// backward (on vectors, any sizes); mann_lightning/memory/fused_ntm.py builds and registers
+// this file.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include "ntm_address_fast.h"  // and ntm_kernels.h
-#include "ntm_forward.h"       // and ntm_fast.h
+#include "ntm_address_backward.h"  // and ntm_fast.h, ntm_kernels.h
+#include "ntm_forward.h"
 
 #include <algorithm>
 #include <initializer_list>
@@ -202,7 +203,7 @@ std::vector<Tensor> ntm_backward(
               mann_ntm::read_weight_grads_one(m0, wwb, e, a, gr, Hr, grw, gwr.data(),
                                               row.data(), kscale.data(), N, W);
             }
-            mann_ntm::address_backward_any(readh, mn + N, prw, wr, gwr.data(), gbe + Hw,
+            mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw,
                                            gg + Hw, gs + Hw * S, gga + Hw, gprw, dd.data(),
                                            kscale.data(), gmn.data(), t1.data(), t2.data(), z,
                                            e_cos, e_sharp);
@@ -228,7 +229,7 @@ std::vector<Tensor> ntm_backward(
               for (int64_t x = 0; x < W; ++x) gm[n * W + x] += c * gr[h * W + x];
             }
           }
-          mann_ntm::address_backward_any(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
+          mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
                                          gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
                                          gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
           mann_ntm::rows_backward(readh.k, Hr, dd.data(), kscale.data(), m, mn + N, gmn.data(),
@@ -257,7 +258,7 @@ std::vector<Tensor> ntm_backward(
               }
             }
         }
-        mann_ntm::address_backward_any(writes, mn, pww, wwb, gww.data(), gbe, gg, gs, gga, gpww,
+        mann_ntm::address_backward(writes, mn, pww, wwb, gww.data(), gbe, gg, gs, gga, gpww,
                                        dd.data(), kscale.data(), gmn.data(), t1.data(), t2.data(),
                                        z, e_cos, e_sharp);
         mann_ntm::rows_backward(k, Hw, dd.data(), kscale.data(), m0, mn, gmn.data(), gk, gm0, N,
