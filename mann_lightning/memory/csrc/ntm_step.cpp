@@ -3,18 +3,18 @@
 // The op-by-op step runs some forty operators over the batch, two batched products of tiny
 // matrices per addressing, and its backward as many again. Here each batch element's memory
 // stays in cache through the whole step; batch elements run in parallel (at::parallel_for,
-// torch's thread count). ntm_kernels.h has the general loops (any word, any heads),
-// ntm_fast.h their vectorised forms (words of whole 32-byte vectors, at most four heads per
-// group), ntm_forward.h one element's forward, ntm_address_backward.h the addressing's
-// backward (on vectors, any sizes); mann_lightning/memory/fused_ntm.py builds and registers
-// this file.
+// torch's thread count). ntm_kernels.h and ntm_backward_loops.h have the general loops (any
+// word, any heads), ntm_fast.h their vectorised forms (words of whole 32-byte vectors, at most
+// four heads per group), ntm_forward.h one element's forward, ntm_address_backward.h the
+// addressing's backward (on vectors, any sizes); mann_lightning/memory/fused_ntm.py builds
+// and registers this file.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include "ntm_address_backward.h"  // and ntm_fast.h, ntm_kernels.h
+#include "ntm_backward.h"  // and the other ntm_*.h
 #include "ntm_forward.h"
 
 #include <algorithm>
@@ -28,11 +28,6 @@ using at::Tensor;
 using mann_ntm::Heads;
 using mann_ntm::kPlanes;
 using mann_ntm::Sizes;
-using mann_ntm::dots;
-using mann_ntm::V;
-using mann_ntm::vload;
-using mann_ntm::vstore;
-using mann_ntm::written;
 
 // The step's inputs, in schema order: keys [B, H, W], beta, gate, gamma [B, H], shift
 // [B, H, S], erase and add [B, Hw, W], memory [B, N, W], read weights [B, Hr, N], write weights
@@ -159,8 +154,7 @@ std::vector<Tensor> ntm_backward(
     using T = scalar_t;
     const T e_cos = static_cast<T>(eps), e_sharp = static_cast<T>(sharpen_eps);
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      std::vector<T> gm(N * W), gwr(Hr * N), gww(Hw * N), gmn(N, T(0)), t1(N + S), t2(N), f(Hw);
-      std::vector<T> dd(H * N), kscale(H), row(W);
+      mann_ntm::Scratch<T> sc(z);
       for (int64_t b = begin; b < end; ++b) {
         const auto [k, be, g, s, ga, e, a, m0, prw, pww] = Element<T>(in, z, b);
         const T *gr = ptr<T>(sv[0]) + b * Hr * W, *gmin = ptr<T>(sv[1]) + b * N * W;
@@ -182,87 +176,14 @@ std::vector<Tensor> ntm_backward(
           for (const T* p : {pww, wwb}) mann_ntm::prefetch(p + Hw * N, Hw * N);
           mann_ntm::prefetch(mn + 2 * N, 2 * N);
         }
-        if (Hw == 1) {  // eq. 2, the read addressing and eqs. 3-4 in two passes over M_{t-1}
-          std::copy(gwwin, gwwin + N, gww.begin());
-          std::fill(ge, ge + W, T(0));
-          std::fill(gad, gad + W, T(0));
-          const T* next = b + 1 < end ? m0 + N * W : nullptr;  // the next element's M_{t-1}
-          mann_ntm::with_vectors<T>(W, Hw, Hr, [&](auto vectors) {
-            constexpr int64_t NV = decltype(vectors)::value, L = mann_ntm::lanes<T>();
-            if constexpr (NV > 0) {  // dL/dw^r(h, i) = g_r(h) . M_t(i), M_t recomputed
-              mann_ntm::row_dots_v<T, NV, false>(gr, Hr, N, gwr.data(), nullptr,
-                                                 [&](int64_t n, V<T>* r) {
-                const T wn = wwb[n];
-                for (int64_t j = 0; j < NV; ++j) {
-                  r[j] = written<T>(vload<T>(m0 + n * W + j * L), wn, vload<T>(e + j * L),
-                                    vload<T>(a + j * L));
-                }
-              });
-              for (int64_t i = 0; i < Hr * N; ++i) gwr[i] += grw[i];
-            } else {
-              mann_ntm::read_weight_grads_one(m0, wwb, e, a, gr, Hr, grw, gwr.data(),
-                                              row.data(), kscale.data(), N, W);
-            }
-            mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw,
-                                           gg + Hw, gs + Hw * S, gga + Hw, gprw, dd.data(),
-                                           kscale.data(), gmn.data(), t1.data(), t2.data(), z,
-                                           e_cos, e_sharp);
-            if constexpr (NV > 0) {
-              mann_ntm::memory_grads_one_v<T, NV>(m0, wwb, e, a, gmin, wr, gr, Hr, dd.data(),
-                                                  readh.k, kscale.data(), mn + N, gmn.data(),
-                                                  gk + Hw * W, gm0, gww.data(), ge, gad, N,
-                                                  next);
-            } else {
-              mann_ntm::memory_grads_one(m0, wwb, e, a, gmin, wr, gr, Hr, dd.data(), readh.k,
-                                         kscale.data(), mn + N, gmn.data(), gk + Hw * W, gm0,
-                                         gww.data(), ge, gad, row.data(), gm.data(), N, W);
-            }
-          });
-        } else {
-          // eq. 2 backward: dL/dw^r(i) = g_r . M(i) (plus what later steps sent), dL/dM(i).
-          std::copy(gmin, gmin + N * W, gm.begin());
-          mann_ntm::row_dots(gr, Hr, m, N, W, gwr.data(), N);
-          for (int64_t i = 0; i < Hr * N; ++i) gwr[i] += grw[i];
-          for (int64_t n = 0; n < N; ++n) {
-            for (int64_t h = 0; h < Hr; ++h) {
-              const T c = wr[h * N + n];
-              for (int64_t x = 0; x < W; ++x) gm[n * W + x] += c * gr[h * W + x];
-            }
-          }
-          mann_ntm::address_backward(readh, mn + N, prw, wr, gwr.data(), gbe + Hw, gg + Hw,
-                                         gs + Hw * S, gga + Hw, gprw, dd.data(), kscale.data(),
-                                         gmn.data(), t1.data(), t2.data(), z, e_cos, e_sharp);
-          mann_ntm::rows_backward(readh.k, Hr, dd.data(), kscale.data(), m, mn + N, gmn.data(),
-                                  gk + Hw * W, gm.data(), N, W);
-          // eqs. 3-4 backward: M_t = M_{t-1} prod_h (1 - w^w_h e_h) + sum_h w^w_h a_h.
-          std::copy(gwwin, gwwin + Hw * N, gww.begin());
-          std::fill(ge, ge + Hw * W, T(0));
-          std::fill(gad, gad + Hw * W, T(0));
-            for (int64_t n = 0; n < N; ++n) {
-              for (int64_t x = 0; x < W; ++x) {
-                T keep = 1;
-                for (int64_t h = 0; h < Hw; ++h) {
-                  f[h] = T(1) - wwb[h * N + n] * e[h * W + x];
-                  keep *= f[h];
-                }
-                const T gv = gm[n * W + x], old = m0[n * W + x];
-                gm0[n * W + x] = gv * keep;
-                for (int64_t h = 0; h < Hw; ++h) {
-                  T others = 1;  // the product without head h (no division: a factor may be 0)
-                  for (int64_t j = 0; j < Hw; ++j) others *= j == h ? T(1) : f[j];
-                  const T w = wwb[h * N + n];
-                  gww[h * N + n] += gv * (a[h * W + x] - old * others * e[h * W + x]);
-                  ge[h * W + x] -= gv * old * others * w;
-                  gad[h * W + x] += gv * w;
-                }
-              }
-            }
-        }
-        mann_ntm::address_backward(writes, mn, pww, wwb, gww.data(), gbe, gg, gs, gga, gpww,
-                                       dd.data(), kscale.data(), gmn.data(), t1.data(), t2.data(),
-                                       z, e_cos, e_sharp);
-        mann_ntm::rows_backward(k, Hw, dd.data(), kscale.data(), m0, mn, gmn.data(), gk, gm0, N,
-                                W);
+        mann_ntm::reads_and_write_backward(readh, m0, m, wwb, e, a, gr, grw, gwwin, gmin, wr, prw,
+                                           mn, b + 1 < end ? m0 + N * W : nullptr, sc, gbe, gg,
+                                           gs, gga, gprw, gk, gm0, ge, gad, z, e_cos, e_sharp);
+        mann_ntm::address_backward(writes, mn, pww, wwb, sc.gww.data(), gbe, gg, gs, gga, gpww,
+                                   sc.dd.data(), sc.kscale.data(), sc.gmn.data(), sc.t1.data(),
+                                   sc.t2.data(), z, e_cos, e_sharp);
+        mann_ntm::rows_backward(k, Hw, sc.dd.data(), sc.kscale.data(), m0, mn, sc.gmn.data(), gk,
+                                gm0, N, W);
       }
     });
   });
