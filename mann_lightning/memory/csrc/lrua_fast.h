@@ -6,6 +6,26 @@
 
 namespace mann_lrua {
 
+// Asks for [p, p + count) in the outer caches ahead of its use, one hint per 64-byte line
+// (nothing for a null p). Inside an episode the backward's saved tensors come from RAM.
+template <typename T>
+MANN_INLINE void prefetch(const T* p, int64_t count) {
+  if (p == nullptr) return;
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t i = 0; i < count * int64_t(sizeof(T)); i += 64) __builtin_prefetch(c + i, 0, 2);
+}
+
+// Rows 0..n in blocks of L: row(n, i) for each row of a block (i: its place in the block),
+// then finish(n0, count) for the block of count rows from n0 (count < L only in the last).
+template <typename Row, typename Finish>
+MANN_INLINE void row_blocks(int64_t n, int64_t L, Row&& row, Finish&& finish) {
+  for (int64_t n0 = 0; n0 < n; n0 += L) {
+    const int64_t count = n - n0 < L ? n - n0 : L;
+    for (int64_t i = 0; i < count; ++i) row(n0 + i, i);
+    finish(n0, count);
+  }
+}
+
 // ---------------------------------------------------------------- fast path: H = 4
 // Rows held as NV vectors of 32 bytes (GCC/Clang vector extensions: AVX on x86, NEON pairs
 // on ARM), keys and read gradients in registers, one pass per row for each direction.

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include "lrua_args.h"
+#include "lrua_least_used.h"
 #include "lrua_math.h"
 
 #include <algorithm>
@@ -13,18 +14,6 @@
 #include <vector>
 
 namespace mann_lrua {
-
-// Index of the least of x[0..n) (the first of equal ones; the first NaN if any, as
-// torch.argmin), skipping the slots where skip is nonzero (skip may be null).
-template <typename T>
-MANN_INLINE int64_t least_of(const T* x, int64_t n, const T* skip) {
-  int64_t best = -1;
-  for (int64_t i = 0; i < n; ++i) {
-    if (skip != nullptr && skip[i] != 0) continue;
-    if (best < 0 || (x[best] == x[best] && (x[i] < x[best] || x[i] != x[i]))) best = i;
-  }
-  return best;
-}
 
 // Dot products: eight partial sums (one vector register), added as a tree. A sequential sum
 // over the lanes (what `omp simd reduction` gives) costs more than the products at W = 40.
@@ -76,32 +65,6 @@ MANN_INLINE void begin_step(const ForwardArgs<T>& a, int64_t b) {
   const int64_t H = a.H, N = a.N;
   for (int64_t h = 0; h < H; ++h) a.gate[b * H + h] = T(1) / (T(1) + std::exp(-a.alpha[b * a.alpha_row + h]));
   a.erase[b] = least_of<T>(a.usage + b * N, N, nullptr);
-}
-
-// lu[i] = 1 on the H slots of least u (eq. 6), the same ones as H rounds of least_of (a NaN
-// counts as least; ties: the lower index), in one pass that keeps the H least so far sorted.
-template <typename T>
-MANN_INLINE void mark_least(const T* u, int64_t N, int64_t H, T* lu) {
-  constexpr int64_t kMax = 16;
-  if (H > kMax) {
-    for (int64_t r = 0; r < H; ++r) lu[least_of<T>(u, N, lu)] = 1;
-    return;
-  }
-  const auto before = [](T x, T y) { return y == y && (x != x || x < y); };  // as least_of
-  T val[kMax];
-  int64_t idx[kMax], count = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    const T x = u[i];
-    if (count == H && !before(x, val[H - 1])) continue;
-    int64_t p = count < H ? count++ : H - 1;
-    for (; p > 0 && before(x, val[p - 1]); --p) {
-      val[p] = val[p - 1];
-      idx[p] = idx[p - 1];
-    }
-    val[p] = x;
-    idx[p] = i;
-  }
-  for (int64_t r = 0; r < count; ++r) lu[idx[r]] = 1;
 }
 
 // After it: w^u_t = gamma w^u_{t-1} + sum_h (w^r_t + w^w_t) (eq. 5), then w^lu_t, 1 on the H
