@@ -180,15 +180,15 @@ void write_one(const T* __restrict m0, const T* __restrict w, const T* __restric
   }
 }
 
-// dst[i] = sum_j s[j] src[(i - sign (j - S/2)) mod N]: eq. 8's circular convolution (sign 1)
-// and its transpose (sign -1), each offset as at most two straight runs the compiler
-// vectorises.
+// dst[i] = sum_j s[j] src[(i - (j - S/2)) mod N]: eq. 8's circular convolution, each offset
+// as at most two straight runs the compiler vectorises (its transpose, in the backward, reads
+// a padded copy: ntm_address_backward.h).
 template <typename T>
 void circular_shift(const T* __restrict src, const T* __restrict s, int64_t S, int64_t N,
-                    int sign, T* __restrict dst) {
+                    T* __restrict dst) {
   for (int64_t i = 0; i < N; ++i) dst[i] = 0;
   for (int64_t j = 0; j < S; ++j) {
-    const int64_t off = ((sign * (j - S / 2)) % N + N) % N;  // dst[i] += s[j] src[i - off]
+    const int64_t off = ((j - S / 2) % N + N) % N;  // dst[i] += s[j] src[i - off]
     const T c = s[j];
     for (int64_t i = off; i < N; ++i) dst[i] += c * src[i - off];
     for (int64_t i = 0; i < off; ++i) dst[i] += c * src[i - off + N];
@@ -217,7 +217,7 @@ void address(const Heads<T>& hd, const T* mn, const T* prev, T* w, T* tmp, const
     }
     softmax(z1, content, N);  // w^c, eq. 5
     for (int64_t n = 0; n < N; ++n) gated[n] = g * content[n] + (T(1) - g) * p[n];  // eq. 7
-    circular_shift(gated, hd.s + h * S, S, N, 1, shifted);  // eq. 8
+    circular_shift(gated, hd.s + h * S, S, N, shifted);  // eq. 8
     log_scaled(shifted, seps, gamma, lg, z1, N);  // eq. 9 as softmax(gamma log(w~ + eps))
     softmax(z1, w + h * N, N);
   }
