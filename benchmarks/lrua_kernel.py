@@ -2,7 +2,10 @@
 
 ``hot`` repeats one step's tensors (they stay in cache); ``cold`` walks through ``--steps``
 steps' tensors, as a training episode does (the backward then reads its saved memories from
-RAM). Paper sizes: 128 slots of 40, 4 heads, random inputs.
+RAM); ``chained`` runs the forward as training does: each step fed the last one's memory and
+weights, every output kept until the episode ends (so each step writes its ``M_t`` to lines
+not in cache at batch 128, whose 50 saved memories exceed the L3). Paper sizes: 128 slots of
+40, 4 heads, random inputs.
 
 ::
 
@@ -13,7 +16,9 @@ MALLOC_TRIM_THRESHOLD_=4000000000`` in the environment keeps large outputs off f
 and the freed heap unreturned, so that two builds compare alike. Not the first alone: it
 fixes glibc's trim threshold at 128 KB, and every freed output of 328 KB (batch 16) goes back
 to the system and faults in again (forward 310 against 93 us per call at batch 16, one thread,
-2026-12-01; 127 us with both variables).
+2026-12-01; 127 us with both variables). Without either, the chained forward at batch 128
+faults in its kept outputs afresh in every repeat (987 against 284-321 us at 2 threads,
+2026-12-02); a training step does not.
 """
 
 from __future__ import annotations
@@ -63,6 +68,23 @@ def time_calls(calls: list[Call], cold: bool, repeats: int) -> tuple[float, floa
     return forward, backward
 
 
+def time_chained(calls: list[Call], repeats: int) -> float:
+    """Best-of-``repeats`` us per forward call, each step on the previous one's ``M_t``,
+    ``w^r_t``, ``w^u_t`` and ``w^lu_t`` (keys and gates from its own step), outputs kept."""
+    best = float("inf")
+    for _ in range(repeats):
+        inputs, kept = list(calls[0][0]), []
+        start = time.perf_counter()
+        for step_inputs, _, _ in calls:
+            inputs[:2] = step_inputs[:2]
+            out = torch.ops.mann_lrua.forward(*inputs)
+            kept.append(out)
+            inputs[2:6] = [out[1], out[2], out[5], out[4]]
+        best = min(best, (time.perf_counter() - start) / len(calls) * 1e6)
+        del kept
+    return best
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[16, 128])
@@ -74,15 +96,19 @@ def main(argv: list[str] | None = None) -> None:
     if not fused_lrua_available():
         raise SystemExit("the fused LRUA kernel cannot be built here (see the log line above)")
     print("us per call:")
-    print("| threads | batch | forward, hot | backward, hot | forward, cold | backward, cold |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| threads | batch | forward, hot | backward, hot | forward, cold | backward, cold "
+        "| forward, chained |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch in args.batch_size:
             calls = step_tensors(batch, args.slots, 40, 4, args.steps)
             hot = time_calls(calls, False, args.repeats)
             cold = time_calls(calls, True, args.repeats)
-            cells = " | ".join(f"{t:.1f}" for t in (*hot, *cold))
+            chained = time_chained(calls, args.repeats)
+            cells = " | ".join(f"{t:.1f}" for t in (*hot, *cold, chained))
             print(f"| {threads} | {batch} | {cells} |", flush=True)
 
 
