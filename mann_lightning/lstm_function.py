@@ -46,9 +46,9 @@ class LSTMCellFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_hidden: Tensor, g_cell: Tensor) -> tuple[Tensor, Tensor]:
         sig, candidate, cell, tanh_cell = ctx.saved_tensors
-        forget_gate = sig[:, cell.shape[-1] : 2 * cell.shape[-1]]
+        units = cell.shape[-1]
+        forget_gate, output_gate = sig[:, units : 2 * units], sig[:, 2 * units :]
         # h = o tanh(c): into o and c; c = f c_prev + i g: into f, c_prev, i, g.
-        output_gate = sig[:, 2 * cell.shape[-1] :]
         g_cell = torch.addcmul(g_cell, g_hidden * output_gate, 1 - tanh_cell * tanh_cell)
         gate_grads = gate_grads_in_one if torch.compiler.is_compiling() else gate_grads_by_blocks
         return gate_grads(sig, candidate, cell, tanh_cell, g_hidden, g_cell), g_cell * forget_gate
