@@ -31,6 +31,8 @@ import torch._inductor.config as inductor_config
 from torch.profiler import ProfilerActivity, profile
 from train_steps import MEMORIES, make_train_step
 
+from mann_lightning.value_checks import at_least_one
+
 LENGTH, INPUTS, CLASSES, UNITS = 50, 405, 5, 200  # make_train_step's model and episodes
 OPTIMIZER_OPS = ("aten::addcdiv_", "aten::sqrt", "aten::addcmul_", "aten::mul_", "aten::add_")
 
@@ -89,13 +91,11 @@ def breakdown(name: str, batch: int, compile_mode: str, steps: int) -> tuple[flo
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="LRUA", choices=list(MEMORIES))
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, nargs="+", default=[2])
+    parser.add_argument("--batch-size", type=at_least_one, default=128)
+    parser.add_argument("--threads", type=at_least_one, nargs="+", default=[2])
     parser.add_argument("--compile", default="episode", choices=["none", "episode", "step"])
-    parser.add_argument("--steps", type=int, default=3, help="profiled steps")
+    parser.add_argument("--steps", type=at_least_one, default=3, help="profiled steps")
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.steps < 1 or min(args.threads) < 1:
-        parser.error("--batch-size, --steps and --threads must be at least 1")
     inductor_config.cpp.enable_kernel_profile = args.compile != "none"
     columns = {}
     for threads in args.threads:
